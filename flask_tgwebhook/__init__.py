@@ -1,0 +1,1 @@
+"""Flask extension for Telegram bots on webhooks."""
