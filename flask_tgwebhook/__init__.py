@@ -1,1 +1,20 @@
-"""Flask extension for Telegram bots on webhooks."""
+"""flask_tgwebhook: make a Flask app a Telegram bot through Bot API webhooks."""
+
+from __future__ import annotations
+
+from .dispatch import Router
+from .errors import APIError, TelegramError
+from .extension import TelegramWebhook
+from .reply import reply
+from .update import Update
+
+__version__ = "0.1.0.dev0"
+
+__all__ = [
+    "APIError",
+    "Router",
+    "TelegramError",
+    "TelegramWebhook",
+    "Update",
+    "reply",
+]

@@ -1,0 +1,107 @@
+"""Remembering which updates were handled, so Telegram's redeliveries run nothing twice.
+
+The primitive is cachelib's "add if absent" (atomic ``SET NX EX`` in Redis, a lock in
+memory). An update goes through two marks: *running* with a short lease while its handler
+runs (a second copy gets 503 and comes back later; if the worker dies the lease runs out and
+the retry is handled), then *done* for as long as Telegram may still redeliver it.
+"""
+
+from __future__ import annotations
+
+import enum
+import threading
+import time
+from collections import OrderedDict
+
+RUNNING = "running"
+DONE = "done"
+
+
+class Claim(enum.Enum):
+    """What :meth:`DedupeStore.claim` found."""
+
+    NEW = "new"  #: nobody has it: handle it now
+    RUNNING = "running"  #: another copy is being handled right now
+    DONE = "done"  #: handled before: acknowledge and do nothing
+
+
+class DedupeStore:
+    """Base class: subclasses implement the four storage primitives."""
+
+    def add(self, key: str, value: str, ttl: float) -> bool:
+        """Store ``value`` under ``key`` for ``ttl`` seconds unless the key exists."""
+        raise NotImplementedError
+
+    def get(self, key: str) -> str | None:
+        raise NotImplementedError
+
+    def set(self, key: str, value: str, ttl: float) -> None:
+        raise NotImplementedError
+
+    def delete(self, key: str) -> None:
+        raise NotImplementedError
+
+    def claim(self, key: str, lease: float) -> Claim:
+        """Take ``key`` for handling, for at most ``lease`` seconds."""
+        if self.add(key, RUNNING, lease):
+            return Claim.NEW
+        # The mark can expire between add() and get(); RUNNING is the safe answer then,
+        # because Telegram comes back and the next claim succeeds.
+        return Claim.DONE if self.get(key) == DONE else Claim.RUNNING
+
+    def finish(self, key: str, ttl: float) -> None:
+        """Mark ``key`` handled, for ``ttl`` seconds."""
+        self.set(key, DONE, ttl)
+
+    def release(self, key: str) -> None:
+        """Give ``key`` up unhandled, so Telegram's next delivery is handled."""
+        self.delete(key)
+
+
+class MemoryStore(DedupeStore):
+    """A per-process store: right for one worker; use a shared store for several.
+
+    :param max_entries: the oldest marks are dropped past this many, bounding memory.
+    """
+
+    def __init__(self, max_entries: int = 100_000) -> None:
+        self.max_entries = max_entries
+        self._entries: OrderedDict[str, tuple[str, float]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def _live(self, key: str, now: float) -> tuple[str, float] | None:
+        entry = self._entries.get(key)
+        if entry is not None and entry[1] <= now:
+            del self._entries[key]
+            return None
+        return entry
+
+    def _put(self, key: str, value: str, ttl: float, now: float) -> None:
+        self._entries[key] = (value, now + ttl)
+        self._entries.move_to_end(key)
+        while len(self._entries) > self.max_entries:
+            self._entries.popitem(last=False)
+
+    def add(self, key: str, value: str, ttl: float) -> bool:
+        now = time.monotonic()
+        with self._lock:
+            if self._live(key, now) is not None:
+                return False
+            self._put(key, value, ttl, now)
+            return True
+
+    def get(self, key: str) -> str | None:
+        with self._lock:
+            entry = self._live(key, time.monotonic())
+            return entry[0] if entry else None
+
+    def set(self, key: str, value: str, ttl: float) -> None:
+        with self._lock:
+            self._put(key, value, ttl, time.monotonic())
+
+    def delete(self, key: str) -> None:
+        with self._lock:
+            self._entries.pop(key, None)
+
+    def __len__(self) -> int:
+        return len(self._entries)

@@ -1,0 +1,307 @@
+"""Handlers per update type, routers that nest, first match wins, error handlers.
+
+One observer per update type (aiogram's design): registration appends to a list per type;
+the first update compiles every router's lists into one table, after which dispatching is
+one dict lookup and a short loop.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar, overload
+
+from .filters import Filter, Predicate, build_filter
+from .update import UPDATE_TYPES, Update
+
+HandlerFn = Callable[[Update], Any]
+ErrorHandlerFn = Callable[[BaseException, Update], Any]
+H = TypeVar("H", bound=HandlerFn)
+E = TypeVar("E", bound=ErrorHandlerFn)
+
+
+class _Unhandled:
+    """Marker returned by :meth:`HandlerTable.dispatch` when no handler matched."""
+
+    def __repr__(self) -> str:
+        return "UNHANDLED"
+
+
+UNHANDLED: Any = _Unhandled()
+
+
+class Handler:
+    """One registered handler: the update type, the function and its (combined) filter."""
+
+    __slots__ = ("callback", "filter", "router", "update_type")
+
+    def __init__(
+        self, update_type: str, callback: HandlerFn, filter: Filter | None, router: Router
+    ) -> None:
+        self.update_type = update_type
+        self.callback = callback
+        self.filter = filter
+        self.router = router
+
+    @property
+    def name(self) -> str:
+        """``module:qualname`` of the handler function, for listings and logs."""
+        fn = self.callback
+        return f"{getattr(fn, '__module__', '?')}:{getattr(fn, '__qualname__', repr(fn))}"
+
+    def __repr__(self) -> str:
+        return f"<Handler {self.update_type} {self.name} filter={self.filter!r}>"
+
+
+class Failure:
+    """What :meth:`HandlerTable.dispatch` returns when a handler (or filter) raised."""
+
+    __slots__ = ("error", "handled", "value")
+
+    def __init__(self, error: Exception, handled: bool, value: Any) -> None:
+        self.error = error
+        #: True when an error handler took the exception.
+        self.handled = handled
+        #: What the error handler returned (maybe a :func:`reply`).
+        self.value = value
+
+
+def setupmethod(method: Callable[..., Any]) -> Callable[..., Any]:
+    """Refuse registration once updates are being handled (Flask's ``setupmethod``)."""
+
+    @functools.wraps(method)
+    def wrapper(self: Router, *args: Any, **kwargs: Any) -> Any:
+        if self._frozen:
+            raise RuntimeError(
+                f"Router {self.name!r} can no longer be changed ({method.__name__.lstrip('_')}): "
+                "it has already handled its first update. Register every handler and include "
+                "every router before the app starts serving."
+            )
+        return method(self, *args, **kwargs)
+
+    return wrapper
+
+
+class Observer:
+    """The decorator for one update type: ``@router.message`` or ``@router.message(...)``."""
+
+    def __init__(self, update_type: str) -> None:
+        self.update_type = update_type
+
+    @overload
+    def __get__(self, router: None, owner: type) -> Observer: ...
+    @overload
+    def __get__(self, router: Router, owner: type) -> BoundObserver: ...
+    def __get__(self, router: Router | None, owner: type) -> Observer | BoundObserver:
+        if router is None:
+            return self
+        return BoundObserver(router, self.update_type)
+
+
+class BoundObserver:
+    __slots__ = ("router", "update_type")
+
+    def __init__(self, router: Router, update_type: str) -> None:
+        self.router = router
+        self.update_type = update_type
+
+    @overload
+    def __call__(self, fn: H, /) -> H: ...
+    @overload
+    def __call__(self, *filters: Predicate, **keywords: Any) -> Callable[[H], H]: ...
+    def __call__(self, *filters: Any, **keywords: Any) -> Any:
+        # Bare form: a lone plain function (not a Filter) with no keywords is the handler.
+        if len(filters) == 1 and not keywords and _is_bare_handler(filters[0]):
+            self.router.add_handler(self.update_type, filters[0])
+            return filters[0]
+        return self.router.on(self.update_type, *filters, **keywords)
+
+
+def _is_bare_handler(value: Any) -> bool:
+    return inspect.isfunction(value) or inspect.ismethod(value)
+
+
+class Router:
+    """A set of handlers, like a Blueprint; include it with :meth:`include_router`.
+
+    :param name: shown in ``flask tg handlers`` and error messages; defaults to the
+        module that created the router.
+    """
+
+    def __init__(self, name: str | None = None) -> None:
+        if name is None:
+            frame = inspect.currentframe()
+            caller = frame.f_back if frame is not None else None
+            name = caller.f_globals.get("__name__", "router") if caller is not None else "router"
+        self.name: str = name
+        self.handlers: dict[str, list[Handler]] = {}
+        self.error_handlers: dict[type[BaseException], ErrorHandlerFn] = {}
+        self.routers: list[Router] = []
+        self.parent: Router | None = None
+        self._frozen = False
+
+    message = Observer("message")
+    edited_message = Observer("edited_message")
+    channel_post = Observer("channel_post")
+    edited_channel_post = Observer("edited_channel_post")
+    business_connection = Observer("business_connection")
+    business_message = Observer("business_message")
+    edited_business_message = Observer("edited_business_message")
+    deleted_business_messages = Observer("deleted_business_messages")
+    guest_message = Observer("guest_message")
+    message_reaction = Observer("message_reaction")
+    message_reaction_count = Observer("message_reaction_count")
+    inline_query = Observer("inline_query")
+    chosen_inline_result = Observer("chosen_inline_result")
+    callback_query = Observer("callback_query")
+    shipping_query = Observer("shipping_query")
+    pre_checkout_query = Observer("pre_checkout_query")
+    purchased_paid_media = Observer("purchased_paid_media")
+    poll = Observer("poll")
+    poll_answer = Observer("poll_answer")
+    my_chat_member = Observer("my_chat_member")
+    chat_member = Observer("chat_member")
+    chat_join_request = Observer("chat_join_request")
+    chat_boost = Observer("chat_boost")
+    removed_chat_boost = Observer("removed_chat_boost")
+    managed_bot = Observer("managed_bot")
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name!r}>"
+
+    def on(self, update_type: str, *filters: Predicate, **keywords: Any) -> Callable[[H], H]:
+        """Register for any update type by name, including ones newer than this version.
+
+        Keywords build filters: ``commands``, ``text``, ``regex``, ``chat_type``,
+        ``content_type``, ``data``; positional arguments are filters or plain callables.
+        """
+        combined = build_filter(filters, keywords)  # fail at decoration time, not at the update
+
+        def decorator(fn: H) -> H:
+            self._add(update_type, fn, combined)
+            return fn
+
+        return decorator
+
+    def add_handler(
+        self, update_type: str, fn: HandlerFn, *filters: Predicate, **keywords: Any
+    ) -> None:
+        """The non-decorator twin of :meth:`on`."""
+        self._add(update_type, fn, build_filter(filters, keywords))
+
+    @setupmethod
+    def _add(self, update_type: str, fn: HandlerFn, combined: Filter | None) -> None:
+        if not isinstance(update_type, str) or not update_type or update_type == "update_id":
+            raise ValueError(f"{update_type!r} is not an update type; use e.g. 'message'.")
+        if not callable(fn):
+            raise TypeError(f"A handler must be callable with the update, got {fn!r}.")
+        self.handlers.setdefault(update_type, []).append(Handler(update_type, fn, combined, self))
+
+    @overload
+    def errorhandler(self, exc_class: E, /) -> E: ...
+    @overload
+    def errorhandler(self, exc_class: type[BaseException], /) -> Callable[[E], E]: ...
+    def errorhandler(self, exc_class: Any, /) -> Any:
+        """Register ``fn(exc, update)`` for an exception class raised by this router's handlers.
+
+        Bare ``@router.errorhandler`` means ``Exception``. The error handler may return a
+        :func:`reply` like a handler.
+        """
+        if not isinstance(exc_class, type):
+            self.register_error_handler(Exception, exc_class)
+            return exc_class
+
+        def decorator(fn: E) -> E:
+            self.register_error_handler(exc_class, fn)
+            return fn
+
+        return decorator
+
+    @setupmethod
+    def register_error_handler(self, exc_class: type[BaseException], fn: ErrorHandlerFn) -> None:
+        """The non-decorator twin of :meth:`errorhandler`."""
+        if not (isinstance(exc_class, type) and issubclass(exc_class, BaseException)):
+            raise TypeError(f"{exc_class!r} is not an exception class.")
+        self.error_handlers[exc_class] = fn
+
+    @setupmethod
+    def include_router(self, router: Router) -> Router:
+        """Add ``router``'s handlers after this router's own (first match wins)."""
+        if not isinstance(router, Router):
+            raise TypeError(f"include_router() takes a Router, got {router!r}.")
+        if router.parent is not None:
+            raise RuntimeError(
+                f"Router {router.name!r} is already included in {router.parent.name!r}; "
+                "a router can be included once. Create a second Router instead."
+            )
+        ancestor: Router | None = self
+        while ancestor is not None:
+            if ancestor is router:
+                raise RuntimeError(f"Including router {router.name!r} here would make a cycle.")
+            ancestor = ancestor.parent
+        router.parent = self
+        self.routers.append(router)
+        return router
+
+    def iter_routers(self) -> Iterator[Router]:
+        """This router and every included one, depth first, in dispatch order."""
+        yield self
+        for child in self.routers:
+            yield from child.iter_routers()
+
+    def iter_handlers(self) -> Iterator[Handler]:
+        """Every handler, in dispatch order per update type."""
+        for router in self.iter_routers():
+            for handlers in router.handlers.values():
+                yield from handlers
+
+    @property
+    def allowed_updates(self) -> list[str]:
+        """The update types that have handlers, for setWebhook's ``allowed_updates``."""
+        used = {h.update_type for h in self.iter_handlers()}
+        known = [t for t in UPDATE_TYPES if t in used]
+        return known + sorted(used.difference(UPDATE_TYPES))
+
+
+class HandlerTable:
+    """The compiled, read-only form of a router tree: update type → handlers in order."""
+
+    __slots__ = ("by_type",)
+
+    def __init__(self, root: Router) -> None:
+        by_type: dict[str, list[Handler]] = {}
+        for router in root.iter_routers():
+            router._frozen = True
+            for update_type, handlers in router.handlers.items():
+                by_type.setdefault(update_type, []).extend(handlers)
+        self.by_type: dict[str, tuple[Handler, ...]] = {k: tuple(v) for k, v in by_type.items()}
+
+    def dispatch(self, update: Update) -> Any:
+        """Run the first matching handler; :data:`UNHANDLED` or a :class:`Failure` otherwise."""
+        handlers = self.by_type.get(update.type)  # type: ignore[arg-type]
+        if handlers is None:
+            return UNHANDLED
+        handler: Handler | None = None
+        try:
+            for handler in handlers:
+                if handler.filter is None or handler.filter(update):
+                    return handler.callback(update)
+        except Exception as exc:
+            return run_error_handlers(exc, update, handler.router if handler else None)
+        return UNHANDLED
+
+
+def run_error_handlers(exc: Exception, update: Update, router: Router | None) -> Failure:
+    """Find the closest error handler: the handler's router first, then its parents."""
+    while router is not None:
+        for cls in type(exc).__mro__:
+            fn = router.error_handlers.get(cls)
+            if fn is not None:
+                try:
+                    return Failure(exc, True, fn(exc, update))
+                except Exception as second:
+                    second.__context__ = exc
+                    return Failure(second, False, None)
+        router = router.parent
+    return Failure(exc, False, None)
