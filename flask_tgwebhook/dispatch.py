@@ -118,6 +118,11 @@ class BoundObserver:
         return self.router.on(self.update_type, *filters, **keywords)
 
 
+def _check_update_type(update_type: str) -> None:
+    if not isinstance(update_type, str) or not update_type or update_type == "update_id":
+        raise ValueError(f"{update_type!r} is not an update type; use e.g. 'message'.")
+
+
 def _is_bare_handler(value: Any) -> bool:
     return inspect.isfunction(value) or inspect.ismethod(value)
 
@@ -176,6 +181,7 @@ class Router:
         Keywords build filters: ``commands``, ``text``, ``regex``, ``chat_type``,
         ``content_type``, ``data``; positional arguments are filters or plain callables.
         """
+        _check_update_type(update_type)
         combined = build_filter(filters, keywords)  # fail at decoration time, not at the update
 
         def decorator(fn: H) -> H:
@@ -192,8 +198,7 @@ class Router:
 
     @setupmethod
     def _add(self, update_type: str, fn: HandlerFn, combined: Filter | None) -> None:
-        if not isinstance(update_type, str) or not update_type or update_type == "update_id":
-            raise ValueError(f"{update_type!r} is not an update type; use e.g. 'message'.")
+        _check_update_type(update_type)
         if not callable(fn):
             raise TypeError(f"A handler must be callable with the update, got {fn!r}.")
         self.handlers.setdefault(update_type, []).append(Handler(update_type, fn, combined, self))

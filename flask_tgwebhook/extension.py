@@ -58,14 +58,14 @@ class TelegramState:
         return self._bot
 
     def _make_bot(self) -> Bot:
-        from .client import Bot
-
         settings = self.settings
         if not settings.token:
             raise RuntimeError(
                 "No bot token: set TELEGRAM_BOT_TOKEN in the app's config or the environment "
                 "to call the Bot API."
             )
+        from .client import Bot  # imported late: apps that never call the API skip requests
+
         return Bot(settings.token, api_url=settings.api_url, timeout=settings.timeout)
 
     def bot_username(self) -> str | None:

@@ -1,0 +1,19 @@
+"""Sphinx configuration for flask_tgwebhook's docs (built with warnings as errors in CI)."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+sys.path.insert(0, os.path.abspath(".."))
+
+project = "flask_tgwebhook"
+author = "flask_tgwebhook developers"
+copyright = "2026, flask_tgwebhook developers"  # noqa: A001
+release = "0.1.0.dev0"
+
+extensions = ["sphinx.ext.autodoc"]
+autodoc_member_order = "bysource"
+autodoc_typehints = "description"
+exclude_patterns = ["_build"]
+html_theme = "alabaster"

@@ -1,0 +1,64 @@
+"""Fixtures shared by the test modules: an app with the extension and a helper to post updates."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from werkzeug.test import TestResponse
+
+from flask_tgwebhook import TelegramWebhook
+from flask_tgwebhook.config import derive_secret
+
+#: A made-up token in the Bot API's shape (never a real bot's).
+TOKEN = "123456:TEST-fake-token-for-flask-tgwebhook"
+SECRET = derive_secret(TOKEN)
+DATA = Path(__file__).parent / "data"
+
+PostUpdate = Callable[..., TestResponse]
+
+
+def load_update(name: str) -> dict[str, Any]:
+    """A sample update from tests/data/<name>.json."""
+    data: dict[str, Any] = json.loads((DATA / f"{name}.json").read_text())
+    return data
+
+
+@pytest.fixture
+def tg() -> TelegramWebhook:
+    """A fresh extension object, not yet on an app: register handlers, then use ``app``."""
+    return TelegramWebhook()
+
+
+@pytest.fixture
+def app(tg: TelegramWebhook) -> Flask:
+    app = Flask("bot_under_test")
+    app.config.update(TESTING=True, TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_BOT_USERNAME="fake_test_bot")
+    tg.init_app(app)
+    return app
+
+
+@pytest.fixture
+def client(app: Flask) -> Iterator[FlaskClient]:
+    with app.test_client() as client:
+        yield client
+
+
+@pytest.fixture
+def post_update(client: FlaskClient) -> PostUpdate:
+    """``post_update(update_dict, secret=SECRET, **kwargs)`` POSTs to the webhook route."""
+
+    def post(update: Any, *, secret: str | None = SECRET, **kwargs: Any) -> TestResponse:
+        headers = dict(kwargs.pop("headers", {}))
+        if secret is not None:
+            headers["X-Telegram-Bot-Api-Secret-Token"] = secret
+        if "data" not in kwargs:
+            kwargs["json"] = update
+        return client.post("/telegram/webhook", headers=headers, **kwargs)
+
+    return post

@@ -1,0 +1,104 @@
+"""Settings: defaults, derived values, and errors that say the fix."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from flask_tgwebhook.config import DEFAULTS, SECRET_TOKEN_RE, Settings, derive_secret
+
+from .conftest import TOKEN
+
+
+def settings(environ: dict[str, str] | None = None, **config: object) -> Settings:
+    return Settings.from_config({**DEFAULTS, **config}, environ or {})
+
+
+def test_defaults() -> None:
+    s = settings(TELEGRAM_BOT_TOKEN=TOKEN)
+    assert s.api_url == "https://api.telegram.org"
+    assert s.webhook_path == "/telegram/webhook"
+    assert s.max_body_size == 1024 * 1024
+    assert s.on_error == "ack"
+    assert s.bot_id == 123456
+    assert s.webhook_url is None
+
+
+def test_derived_secret_is_stable_and_fits_telegram() -> None:
+    secret = derive_secret(TOKEN)
+    assert secret == derive_secret(TOKEN)
+    assert secret != derive_secret("123456:another-token")
+    assert SECRET_TOKEN_RE.fullmatch(secret)
+    assert TOKEN.split(":")[1] not in secret
+    assert settings(TELEGRAM_BOT_TOKEN=TOKEN).webhook_secret == secret
+
+
+def test_explicit_secret_wins_and_is_checked() -> None:
+    assert (
+        settings(TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_WEBHOOK_SECRET="my_Secret-1").webhook_secret
+        == "my_Secret-1"
+    )
+    with pytest.raises(RuntimeError, match=re.escape("1-256 characters of A-Z")):
+        settings(TELEGRAM_WEBHOOK_SECRET="has space")
+    with pytest.raises(RuntimeError, match="1-256"):
+        settings(TELEGRAM_WEBHOOK_SECRET="x" * 257)
+
+
+def test_no_secret_at_all_is_refused_unless_opted_out() -> None:
+    with pytest.raises(RuntimeError, match="TELEGRAM_INSECURE_NO_SECRET = True"):
+        settings()
+    assert settings(TELEGRAM_INSECURE_NO_SECRET=True).webhook_secret is None
+
+
+def test_bad_token_is_refused_without_echoing_it() -> None:
+    with pytest.raises(RuntimeError, match="@BotFather") as info:
+        settings(TELEGRAM_BOT_TOKEN="123456 secret-part")
+    assert "secret-part" not in str(info.value)
+
+
+def test_token_is_not_in_the_repr() -> None:
+    assert TOKEN.split(":")[1] not in repr(settings(TELEGRAM_BOT_TOKEN=TOKEN))
+
+
+@pytest.mark.parametrize(
+    ("environ", "url"),
+    [
+        (
+            {"RAILWAY_PUBLIC_DOMAIN": "bot.up.railway.app"},
+            "https://bot.up.railway.app/telegram/webhook",
+        ),
+        (
+            {"RENDER_EXTERNAL_HOSTNAME": "bot.onrender.com"},
+            "https://bot.onrender.com/telegram/webhook",
+        ),
+        ({"FLY_APP_NAME": "mybot"}, "https://mybot.fly.dev/telegram/webhook"),
+        ({"TELEGRAM_PUBLIC_HOST": "bot.example.com"}, "https://bot.example.com/telegram/webhook"),
+        (
+            {"TELEGRAM_WEBHOOK_URL": "https://x.example.com:8443/hook"},
+            "https://x.example.com:8443/hook",
+        ),
+    ],
+)
+def test_public_url_from_the_platform(environ: dict[str, str], url: str) -> None:
+    assert settings(environ, TELEGRAM_BOT_TOKEN=TOKEN).webhook_url == url
+
+
+def test_public_base_url() -> None:
+    s = settings(TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_WEBHOOK_URL="https://x.example.com:8443/hook")
+    assert s.public_base_url == "https://x.example.com:8443"
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("TELEGRAM_WEBHOOK_PATH", "telegram", "must start with '/'"),
+        ("TELEGRAM_ON_ERROR", "explode", "must be 'ack'"),
+        ("TELEGRAM_MAX_BODY_SIZE", 0, "positive whole number"),
+        ("TELEGRAM_DEDUPE_TTL", "1h", "positive whole number"),
+        ("TELEGRAM_PROCESSING_TIMEOUT", True, "positive whole number"),
+    ],
+)
+def test_bad_values_say_the_fix(key: str, value: object, message: str) -> None:
+    with pytest.raises(RuntimeError, match=re.escape(message)):
+        settings(TELEGRAM_BOT_TOKEN=TOKEN, **{key: value})
