@@ -18,6 +18,7 @@ from flask import Flask, current_app
 from .config import DEFAULTS, Settings
 from .dedupe import Claim, DedupeStore, MemoryStore
 from .dispatch import HandlerTable, Router
+from .external.hooks import ExternalLinks
 from .views import make_webhook_blueprint
 
 if TYPE_CHECKING:
@@ -103,7 +104,7 @@ class TelegramState:
             logger.warning("The dedupe store failed to release an update.", exc_info=True)
 
 
-class TelegramWebhook(Router):
+class TelegramWebhook(ExternalLinks, Router):
     """Make a Flask app a Telegram bot.
 
     :param app: the app, or ``None`` to call :meth:`init_app` later (app factories).
@@ -140,6 +141,7 @@ class TelegramWebhook(Router):
         state = TelegramState(self, app, settings, self._make_store(app, settings))
         app.extensions[EXTENSION_KEY] = state
         app.register_blueprint(make_webhook_blueprint(state, self.blueprint_name))
+        self.external_hooks.init_app(app, settings)  # signed links for other services
         if settings.trusted_proxies:
             _trust_proxies(app, settings.trusted_proxies)
         _register_cli(app)

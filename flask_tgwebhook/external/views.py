@@ -1,0 +1,153 @@
+"""The Blueprint that answers external links: ``<TELEGRAM_EXTERNAL_PATH>/<token>``.
+
+Checks run cheapest first and nothing is read before it is allowed: method, declared size,
+flood limit per client, signature, bot, expiry, command, client address, flood limit per
+link; only then is the body read and the handler run.
+"""
+
+from __future__ import annotations
+
+import logging
+from types import MappingProxyType
+from typing import Any
+
+from flask import Blueprint, Response, current_app, request
+from werkzeug.datastructures import Headers
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+
+from .hooks import ExternalCall, ExternalHook
+from .settings import ExternalState, client_address
+from .signing import ExpiredLink, LinkClaims, LinkError, load_token, signing_keys, token_digest
+
+logger = logging.getLogger("flask_tgwebhook.external")
+
+ALLOWED_METHODS = ("GET", "POST")
+
+# Methods routed to the view only to be answered 405 in our words (HEAD would otherwise run
+# the GET handler: link checkers send it, and it must not have effects).
+_ROUTED_METHODS = ["GET", "POST", "HEAD", "PUT", "PATCH", "DELETE", "OPTIONS"]
+
+
+def make_external_blueprint(state: ExternalState, name: str = "tgwebhook_external") -> Blueprint:
+    """A Blueprint with the route ``<state.settings.path>/<token>`` for ``state``'s app."""
+    blueprint = Blueprint(name, __name__)
+    blueprint.add_url_rule(
+        f"{state.settings.path}/<token>",
+        endpoint="call",
+        view_func=ExternalView(state),
+        methods=_ROUTED_METHODS,
+        provide_automatic_options=False,
+    )
+    return blueprint
+
+
+def _plain(status: int, text: str, headers: dict[str, str] | None = None) -> Response:
+    return Response(text, status, headers, mimetype="text/plain")
+
+
+class ExternalView:
+    """The view function; one per app, holding that app's state."""
+
+    def __init__(self, state: ExternalState) -> None:
+        self.state = state
+        self.__name__ = "external_call"
+
+    def __call__(self, token: str) -> Response:
+        state = self.state
+        if request.method not in ALLOWED_METHODS:
+            return _plain(405, "Method not allowed: use GET or POST.", {"Allow": "GET, POST"})
+        max_size = state.settings.max_body_size
+        if request.content_length is not None and request.content_length > max_size:
+            return self.reject(413, "Request body too large.")
+        ip = request.remote_addr
+        retry_after = self.limited("ip", ip or "unknown")
+        if retry_after is not None:
+            return self.too_many(retry_after)
+        try:
+            claims = load_token(signing_keys(current_app.config), token)
+        except ExpiredLink:
+            return self.reject(410, "Gone: this link has expired.")
+        except LinkError:
+            return self.reject(403, "Forbidden: this link is not valid.")
+        if claims.bot_id != state.bot_id:
+            return self.reject(403, "Forbidden: this link is not valid.", "made for another bot")
+        hook = state.hooks.get(claims.command)
+        if hook is None:
+            return self.reject(404, "Not found: nothing handles this link.", claims.command)
+        if not hook.allows(client_address(ip)):
+            return self.reject(403, "Forbidden: not allowed from this address.", claims.command)
+        retry_after = self.limited("link", token_digest(token))
+        if retry_after is not None:
+            return self.too_many(retry_after)
+        # A chunked body declares no length; reading past the limit raises 413 then.
+        request.max_content_length = max_size
+        return self.run(hook, claims)
+
+    def run(self, hook: ExternalHook, claims: LinkClaims) -> Response:
+        self.state.hooks.freeze()
+        try:
+            call = build_call(claims)
+        except RequestEntityTooLarge:
+            return self.reject(413, "Request body too large.")
+        try:
+            result = hook.callback(call)
+            if result is None:
+                return Response(b"", 200)
+            return current_app.make_response(result)
+        except HTTPException:
+            raise  # abort(400) in a handler (a provider's bad signature) answers as such
+        except Exception:
+            # A provider that sees 5xx retries later; it must never see our traceback.
+            logger.exception(
+                "The external handler %r raised for user %s.", hook.command, claims.user_id
+            )
+            return _plain(503, "Service unavailable: the handler failed; try again later.")
+
+    def limited(self, kind: str, identifier: str) -> int | None:
+        limiter = self.state.limiter
+        return None if limiter is None else limiter.hit(kind, identifier)
+
+    def too_many(self, retry_after: int) -> Response:
+        logger.info("External call refused (429): over TELEGRAM_EXTERNAL_RATE_LIMIT.")
+        return _plain(429, "Too many requests.", {"Retry-After": str(retry_after)})
+
+    def reject(self, status: int, text: str, detail: str | None = None) -> Response:
+        # The token is a password, so neither it nor the path holding it is logged.
+        logger.info(
+            "External call refused (%d): %s%s client=%s",
+            status,
+            text,
+            f" ({detail})" if detail else "",
+            request.remote_addr,
+        )
+        return _plain(status, text)
+
+
+def build_call(claims: LinkClaims) -> ExternalCall:
+    """The handler's view of the current request (reads the body: the checks are done)."""
+    body = request.get_data(cache=True)
+    extra = MappingProxyType(dict(claims.extra))
+    return ExternalCall(
+        user_id=claims.user_id,
+        command=claims.command,
+        content=_content(),
+        url=request.url,
+        method=request.method,
+        params=MappingProxyType({**request.args.to_dict(), **extra}),
+        headers=Headers(request.headers),
+        ip=request.remote_addr,
+        body=body,
+        extra=extra,
+    )
+
+
+def _content() -> Any:
+    """The ``content`` parameter, else the JSON body, else the form, else ``None``."""
+    if "content" in request.args:
+        return request.args["content"]
+    form = request.form  # parsed from the cached body, which stays intact
+    if "content" in form:
+        return form["content"]
+    if request.is_json:
+        return request.get_json(silent=True)
+    return form.to_dict() or None
