@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import importlib.util
 import io
 import json
 import logging
@@ -9,8 +12,10 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
@@ -18,8 +23,11 @@ from flask import Flask, Response, abort
 from flask.testing import FlaskClient
 from itsdangerous import base64_decode, base64_encode
 from werkzeug.serving import make_server
+from werkzeug.test import TestResponse
 
 from flask_tgwebhook import TelegramWebhook
+from flask_tgwebhook.client import Bot
+from flask_tgwebhook.config import derive_secret
 from flask_tgwebhook.external import (
     ExpiredLink,
     ExternalCall,
@@ -29,8 +37,10 @@ from flask_tgwebhook.external import (
     RateLimiter,
     dump_token,
     load_token,
+    send_external_link,
     signing_keys,
 )
+from flask_tgwebhook.testing import FakeTelegram, make_update
 
 from .conftest import TOKEN
 
@@ -691,3 +701,111 @@ def test_real_http_post_reaches_the_handler_byte_for_byte(
     )
     assert response.status_code == 200
     assert calls[0].body == body
+
+
+# --- sending links, and the payment example ------------------------------------------------
+
+
+@pytest.fixture
+def telegram() -> Iterator[FakeTelegram]:
+    with FakeTelegram(token=TOKEN) as telegram:
+        yield telegram
+
+
+@pytest.fixture
+def bot(telegram: FakeTelegram) -> Iterator[Bot]:
+    with Bot(TOKEN, api_url=telegram.api_url, timeout=(2.0, 5.0)) as bot:
+        yield bot
+
+
+def test_send_external_link_turns_previews_off(bot: Bot, telegram: FakeTelegram) -> None:
+    url = "https://bot.example.com/telegram/external/abc.def"
+    message = send_external_link(bot, 42, "Your link:", url, disable_notification=True)
+    assert message["text"] == f"Your link:\n{url}"
+    [call] = telegram.calls_to("sendMessage")
+    assert call.params == {
+        "chat_id": 42,
+        "text": f"Your link:\n{url}",
+        "disable_notification": True,
+        "link_preview_options": {"is_disabled": True},
+    }
+
+
+def test_send_external_link_as_a_button(bot: Bot, telegram: FakeTelegram) -> None:
+    url = "https://bot.example.com/telegram/external/abc.def"
+    send_external_link(bot, 42, "*Pay* here", url, button="Pay", parse_mode="MarkdownV2")
+    [call] = telegram.calls_to("sendMessage")
+    assert call.params["text"] == "*Pay* here"  # untouched, so any parse mode works
+    assert call.params["reply_markup"] == {"inline_keyboard": [[{"text": "Pay", "url": url}]]}
+    assert call.params["link_preview_options"] == {"is_disabled": True}
+    with pytest.raises(ValueError, match="not both"):
+        send_external_link(bot, 42, "x", url, button="Pay", reply_markup={"inline_keyboard": []})
+
+
+EXAMPLE = Path(__file__).parent.parent / "examples" / "payment_callback.py"
+PROVIDER_SECRET = "provider-signing-secret"
+
+
+@pytest.fixture(scope="module")
+def example() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("payment_callback_example", EXAMPLE)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def provider_post(client: FlaskClient, path: str, event: dict[str, Any]) -> TestResponse:
+    """What the payment provider sends: JSON signed with its own secret."""
+    body = json.dumps(event).encode()
+    signature = hmac.new(PROVIDER_SECRET.encode(), body, hashlib.sha256).hexdigest()
+    return client.post(
+        path,
+        data=body,
+        content_type="application/json",
+        headers={"X-Payment-Signature": signature},
+    )
+
+
+def test_payment_example_messages_the_user_who_paid(
+    example: ModuleType, telegram: FakeTelegram
+) -> None:
+    app: Flask = example.create_app(
+        {
+            "TESTING": True,
+            "SECRET_KEY": KEY,
+            "PAYMENTS_WEBHOOK_SECRET": PROVIDER_SECRET,
+            "TELEGRAM_BOT_TOKEN": TOKEN,
+            "TELEGRAM_API_URL": telegram.api_url,
+            "TELEGRAM_WEBHOOK_URL": "https://bot.example.com/telegram/webhook",
+        }
+    )
+    client = app.test_client()
+    update = make_update(text="/pay", user_id=4242, chat_id=4242)
+    headers = {"X-Telegram-Bot-Api-Secret-Token": derive_secret(TOKEN)}
+    assert client.post("/telegram/webhook", json=update, headers=headers).status_code == 200
+
+    [offer] = telegram.calls_to("sendMessage")
+    assert offer.params["chat_id"] == 4242
+    assert offer.params["link_preview_options"] == {"is_disabled": True}
+    checkout = offer.params["reply_markup"]["inline_keyboard"][0][0]["url"]
+    query = {k: v[0] for k, v in parse_qs(urlsplit(checkout).query).items()}
+    notify = urlsplit(query["notify_url"])
+    assert (notify.scheme, notify.netloc) == ("https", "bot.example.com")
+    event = {"id": "evt_1", "order": query["order"], "status": "paid"}
+
+    # A forged event, or a genuine one for another order, is refused and messages nobody.
+    forged = client.post(notify.path, json=event, headers={"X-Payment-Signature": "0" * 64})
+    assert forged.status_code == 400
+    assert provider_post(client, notify.path, {**event, "order": "other"}).status_code == 400
+
+    # Telegram fails once: 503, so the provider delivers again, and then it works.
+    telegram.fail("sendMessage", error_code=500)
+    assert provider_post(client, notify.path, event).status_code == 503
+    response = provider_post(client, notify.path, event)
+    assert (response.status_code, response.text) == (200, "ok")
+    assert provider_post(client, notify.path, event).text == "already processed"
+
+    sent = telegram.calls_to("sendMessage")[1:]
+    assert [c.params["chat_id"] for c in sent] == [4242, 4242]  # the failed try and the retry
+    assert sent[-1].params["text"].startswith("Payment received")

@@ -6,17 +6,14 @@ the user does; every link sent here has previews off.
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
-
-class SupportsCall(Protocol):
-    """Anything with the Bot API client's ``call(method, **params)``."""
-
-    def call(self, method: str, /, **params: Any) -> Any: ...
+if TYPE_CHECKING:
+    from ..client import Bot
 
 
 def send_external_link(
-    bot: SupportsCall,
+    bot: Bot,
     chat_id: int | str,
     text: str,
     url: str,
