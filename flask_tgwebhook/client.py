@@ -1,13 +1,8 @@
 """The Bot API client: one ``requests.Session`` per bot, explicit timeouts, one error family.
 
-``Bot.call("sendMessage", chat_id=1, text="hi")`` returns the ``result`` of the answer or
-raises an exception from :mod:`flask_tgwebhook.errors`. Generated snake_case helpers
-(``bot.send_message(chat_id=1, text="hi")``) come from
-:class:`~flask_tgwebhook._methods.BotMethods`.
-
 Only a request that never reached the server is sent again (a connect failure). A request
-that was sent but got no answer is not, because the Bot API may already have executed it and
-a second ``sendMessage`` would reach the user twice.
+that was sent but got no answer is not: the Bot API may already have executed it, and a
+second ``sendMessage`` would reach the user twice.
 """
 
 from __future__ import annotations
@@ -20,7 +15,6 @@ import time
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
-from types import TracebackType
 from typing import IO, Any
 
 import requests
@@ -28,14 +22,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from ._methods import BotMethods
-from .errors import (
-    InvalidResponse,
-    NetworkError,
-    RetryAfter,
-    ServerError,
-    TimedOut,
-    api_error,
-)
+from .errors import InvalidResponse, NetworkError, RetryAfter, ServerError, TimedOut, api_error
 from .redact import install_log_redaction, redact
 
 __all__ = ["Bot", "InputFile", "is_idempotent"]
@@ -132,9 +119,7 @@ class Bot(BotMethods):
         server_error_backoff: float = 0.5,
     ) -> None:
         if not token:
-            raise ValueError(
-                "No bot token was given; set TELEGRAM_BOT_TOKEN to the token from @BotFather."
-            )
+            raise ValueError("No bot token was given; set TELEGRAM_BOT_TOKEN (from @BotFather).")
         if not _TOKEN.fullmatch(token):
             raise ValueError(
                 "The bot token is malformed; it looks like 123456:ABC-DEF... (digits, a colon, "
@@ -165,14 +150,13 @@ class Bot(BotMethods):
         retry = Retry(
             total=2,
             connect=2,  # the request never left: safe to send again
-            # False (not 0) re-raises a read timeout as itself, so it surfaces as TimedOut
-            # rather than as a "max retries" ConnectionError; it is never re-sent either way.
+            # A request that was sent is never sent again: False re-raises a read timeout or a
+            # dropped connection as itself, for any verb, so it surfaces as TimedOut/NetworkError.
             read=False,
             status=0,
             other=0,
             redirect=0,
             backoff_factor=0.1,
-            allowed_methods=frozenset(),
             raise_on_status=False,
             respect_retry_after_header=False,
         )
@@ -186,6 +170,11 @@ class Bot(BotMethods):
     def bot_id(self) -> int:
         """The bot's user id: the numeric part of the token."""
         return int(self._token.split(":", 1)[0])
+
+    @property
+    def session(self) -> requests.Session:
+        """The ``requests.Session`` the calls go through (to add proxies or hooks)."""
+        return self._session
 
     def __repr__(self) -> str:
         return f"<Bot id={self.bot_id}>"
@@ -201,12 +190,7 @@ class Bot(BotMethods):
     def __enter__(self) -> Bot:
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
 
     def call(
@@ -230,18 +214,19 @@ class Bot(BotMethods):
         :raises flask_tgwebhook.errors.InvalidResponse: the answer was not the Bot API's JSON.
         """
         if not _METHOD.fullmatch(method):
-            raise ValueError(
-                f"{method!r} is not a Bot API method name; use a name such as 'sendMessage'."
-            )
+            raise ValueError(f"{method!r} is not a Bot API method name; use e.g. 'sendMessage'.")
         params = {k: v for k, v in params.items() if v is not None}
-        timeout = self._timeout_for(method, request_timeout, params)
+        connect, read = request_timeout or self.timeout
+        if method.lower() == "getupdates":
+            # The server holds a long poll open for `timeout` seconds before it answers.
+            read += float(params.get("timeout") or 0)
         files = {k: v for k, v in params.items() if _is_file(v)}
         rewind = _file_positions(files)
         flood_waits = 0
         server_retries = 0
         while True:
             try:
-                return self._call_once(method, params, files, timeout)
+                return self._call_once(method, params, files, (connect, read))
             except RetryAfter as exc:
                 if not (
                     self.flood_wait_max > 0
@@ -262,19 +247,8 @@ class Bot(BotMethods):
                     raise
                 delay = self.server_error_backoff * 2**server_retries
                 server_retries += 1
-                log.warning(
-                    "%s failed with %d; retrying in %.1f s.", method, exc.error_code, delay
-                )
+                log.warning("%s failed with %d; retrying in %.1f s.", method, exc.error_code, delay)
                 time.sleep(delay)
-
-    def _timeout_for(
-        self, method: str, request_timeout: tuple[float, float] | None, params: dict[str, Any]
-    ) -> tuple[float, float]:
-        connect, read = request_timeout or self.timeout
-        if method.lower() == "getupdates":
-            # The server holds a long poll open for `timeout` seconds before answering.
-            read += float(params.get("timeout") or 0)
-        return connect, read
 
     def _call_once(
         self,
@@ -387,19 +361,21 @@ def _file_positions(files: dict[str, Any]) -> list[tuple[Any, int | None]]:
     positions: list[tuple[Any, int | None]] = []
     for value in files.values():
         data = value.data if isinstance(value, InputFile) else value
-        if isinstance(data, bytes | bytearray | Path):
-            continue  # re-read from scratch on every attempt
-        try:
-            positions.append((data, data.tell()))
-        except (AttributeError, OSError):
-            positions.append((data, None))
+        if not isinstance(data, bytes | bytearray | Path):  # those are read afresh each time
+            try:
+                positions.append((data, data.tell()))
+            except (AttributeError, OSError):
+                positions.append((data, None))
     return positions
 
 
 def _rewind(positions: list[tuple[Any, int | None]]) -> bool:
     """Put file objects back where they started; False if one cannot be (a pipe, a socket)."""
-    if any(start is None for _, start in positions):
+    try:
+        for data, start in positions:
+            if start is None:
+                return False
+            data.seek(start)
+    except (AttributeError, OSError):
         return False
-    for data, start in positions:
-        data.seek(start)
     return True

@@ -72,14 +72,16 @@ def python_type(types: list[str]) -> str:
 
 def argument_name(field: str) -> str:
     """A usable Python name for a Bot API field (``from`` → ``from_``)."""
-    return field + "_" if keyword.iskeyword(field) or keyword.issoftkeyword(field) else field
+    return field + "_" if keyword.iskeyword(field) else field
 
 
 def summary(method: dict[str, Any]) -> str:
     """The first sentence of the method's first description line, safe inside a docstring."""
     lines = method.get("description") or [f"Call the Bot API method {method['name']}."]
     first = re.split(r"(?<=[.!?])\s+(?=[A-Z])", lines[0].strip(), maxsplit=1)[0]
-    return first.replace("\\", "\\\\").replace('"""', '\\"\\"\\"')
+    first = first.replace("\\", "\\\\").replace('"""', '\\"\\"\\"')
+    # A quote right before the closing ones would end the docstring early.
+    return first[:-1] + '\\"' if first.endswith('"') else first
 
 
 def helper_name(method: str) -> str:
