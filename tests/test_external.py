@@ -269,6 +269,8 @@ def test_handler_result_is_the_answer(
     assert response.data == body
     if mimetype:
         assert response.mimetype == mimetype
+    assert response.headers["Referrer-Policy"] == "no-referrer"
+    assert response.headers["Cache-Control"] == "no-store"
 
 
 def test_abort_in_a_handler_answers_with_its_status() -> None:

@@ -85,12 +85,14 @@ class ExternalHook:
                     f"like '203.0.113.7' or '203.0.113.0/24': {exc}"
                 ) from None
 
-    def allows(self, address: IPAddress | None) -> bool:
-        """Whether a client at ``address`` may call; an unknown address may not."""
+    def allows(self, remote_addr: str | None) -> bool:
+        """Whether a client at ``remote_addr`` may call; a missing or garbled one may not."""
         if self.allow_ips is None:
             return True
-        if address is None:
-            return False
+        try:
+            address: IPAddress = ipaddress.ip_address(remote_addr or "")
+        except ValueError:
+            return False  # e.g. a forged X-Forwarded-For that isn't an address: 403, not 500
         if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
             address = address.ipv4_mapped  # '::ffff:203.0.113.7' from a dual-stack socket
         return any(address in network for network in self.allow_ips)

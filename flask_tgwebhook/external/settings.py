@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -101,13 +100,3 @@ class ExternalState:
     def bot_id(self) -> int | None:
         """The bot every link of this app is bound to."""
         return self.bot_settings.bot_id
-
-
-def client_address(remote_addr: str | None) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    """The client's address parsed, or ``None`` when it is missing or not an address."""
-    if not remote_addr:
-        return None
-    try:
-        return ipaddress.ip_address(remote_addr.strip())
-    except ValueError:
-        return None

@@ -16,7 +16,7 @@ from werkzeug.datastructures import Headers
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from .hooks import ExternalCall, ExternalHook
-from .settings import ExternalState, client_address
+from .settings import ExternalState
 from .signing import ExpiredLink, LinkClaims, LinkError, load_token, signing_keys, token_digest
 
 logger = logging.getLogger("flask_tgwebhook.external")
@@ -74,7 +74,7 @@ class ExternalView:
         hook = state.hooks.get(claims.command)
         if hook is None:
             return self.reject(404, "Not found: nothing handles this link.", claims.command)
-        if not hook.allows(client_address(ip)):
+        if not hook.allows(ip):
             return self.reject(403, "Forbidden: not allowed from this address.", claims.command)
         retry_after = self.limited("link", token_digest(token))
         if retry_after is not None:
@@ -91,9 +91,7 @@ class ExternalView:
             return self.reject(413, "Request body too large.")
         try:
             result = hook.callback(call)
-            if result is None:
-                return Response(b"", 200)
-            return current_app.make_response(result)
+            response = Response(b"", 200) if result is None else current_app.make_response(result)
         except HTTPException:
             raise  # abort(400) in a handler (a provider's bad signature) answers as such
         except Exception:
@@ -102,6 +100,11 @@ class ExternalView:
                 "The external handler %r raised for user %s.", hook.command, claims.user_id
             )
             return _plain(503, "Service unavailable: the handler failed; try again later.")
+        # The URL is a password: a page served from it must not pass it on as the Referer of
+        # its links and images, nor be kept by a shared cache.
+        response.headers.setdefault("Referrer-Policy", "no-referrer")
+        response.headers.setdefault("Cache-Control", "no-store")
+        return response
 
     def limited(self, kind: str, identifier: str) -> int | None:
         limiter = self.state.limiter
