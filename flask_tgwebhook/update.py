@@ -6,6 +6,7 @@ object only when a handler reads it, so an update nobody looks at costs one dict
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
@@ -51,6 +52,10 @@ MESSAGE_TYPES = frozenset(
         "guest_message",
     }
 )
+
+
+# "/name", optionally "@botname", then the arguments after any white space (newlines too).
+_COMMAND_RE = re.compile(r"/([^\s@]+)(?:@(\S*))?(?:\s+(.*))?\Z", re.DOTALL)
 
 
 def wrap(value: Any) -> Any:
@@ -115,7 +120,7 @@ class Update:
         when a command names a bot.
     """
 
-    __slots__ = ("_bot_username", "_command", "raw", "type", "update_id")
+    __slots__ = ("_bot_username", "_command", "payload", "raw", "type", "update_id")
 
     def __init__(
         self,
@@ -124,7 +129,16 @@ class Update:
     ) -> None:
         self.raw = raw
         self.update_id: int = raw["update_id"]
-        self.type: str | None = detect_type(raw)
+        update_type = payload = None
+        for update_type in raw:  # the one field besides update_id (inlined: hot path)
+            if update_type != "update_id":
+                payload = raw[update_type]
+                break
+        else:
+            update_type = None
+        self.type: str | None = update_type
+        #: The raw object under the update's type (the Message, CallbackQuery, ...).
+        self.payload: dict[str, Any] = payload if type(payload) is dict else {}
         self._bot_username = bot_username
         self._command: tuple[str, str] | bool | None = False  # False: not parsed yet
 
@@ -135,12 +149,6 @@ class Update:
 
     def __repr__(self) -> str:
         return f"<Update {self.update_id} {self.type}>"
-
-    @property
-    def payload(self) -> dict[str, Any]:
-        """The raw object under the update's type (the Message, CallbackQuery, ...)."""
-        value = self.raw.get(self.type) if self.type else None
-        return value if isinstance(value, dict) else {}
 
     @property
     def message_payload(self) -> dict[str, Any]:
@@ -194,38 +202,36 @@ class Update:
 
         ``None`` when the text is no command, or when it is addressed to another bot.
         """
-        parsed = self._parse_command()
-        return parsed[0] if parsed else None
+        parsed = self._command
+        if parsed is False:
+            parsed = self._command = self._split_command()
+        return parsed[0] if parsed else None  # type: ignore[index]
 
     @property
     def command_args(self) -> str:
         """Everything after the command, stripped (``""`` when there is nothing)."""
-        parsed = self._parse_command()
-        return parsed[1] if parsed else ""
+        if self.command is None:
+            return ""
+        return self._command[1]  # type: ignore[index]  # parsed by .command
 
     @property
     def args(self) -> list[str]:
         """The command's arguments split on white space."""
         return self.command_args.split()
 
-    def _parse_command(self) -> tuple[str, str] | None:
-        if self._command is False:
-            self._command = self._split_command()
-        return self._command  # type: ignore[return-value]
-
     def _split_command(self) -> tuple[str, str] | None:
-        text = self.message_payload.get("text") if self.type in MESSAGE_TYPES else None
-        if not isinstance(text, str) or not text.startswith("/"):
+        if self.type not in MESSAGE_TYPES:
             return None
-        parts = text[1:].split(None, 1)  # a command ends at any white space, newlines too
-        if not parts or text[1].isspace():
+        text = self.payload.get("text")
+        if type(text) is not str:
             return None
-        name, at, addressee = parts[0].partition("@")
-        if not name:
+        match = _COMMAND_RE.match(text)  # one C call: this runs for every command filter
+        if match is None:
             return None
-        if at and not self._addressed_to_us(addressee):
+        name, addressee, rest = match.groups()
+        if addressee is not None and not self._addressed_to_us(addressee):
             return None
-        return name, parts[1].strip() if len(parts) > 1 else ""
+        return name, rest.strip() if rest else ""
 
     def _addressed_to_us(self, addressee: str) -> bool:
         username = self._bot_username

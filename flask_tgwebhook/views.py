@@ -76,10 +76,17 @@ class WebhookView:
         """The body, or ``None`` when it is over the limit (checked before reading it)."""
         limit = self.max_body_size
         length = request.content_length
-        if length is not None and length > limit:
-            return None
-        body: bytes = request.stream.read(limit + 1)  # also bounds chunked bodies
-        return None if len(body) > limit else body
+        if length is not None:
+            # read(n) allocates n bytes up front, so ask for what was announced, not the limit.
+            return request.stream.read(length) if length <= limit else None
+        chunks, size = [], 0  # chunked: no length announced, stop once past the limit
+        while size <= limit:
+            chunk = request.stream.read(65536)
+            if not chunk:
+                return b"".join(chunks)
+            chunks.append(chunk)
+            size += len(chunk)
+        return None
 
     @staticmethod
     def parse(body: bytes) -> dict[str, Any] | None:

@@ -1,0 +1,136 @@
+"""Hot-path benchmarks, reported as ratios against baselines measured in the same run.
+
+    .venv/bin/python benchmarks/bench_webhook.py
+
+1. The webhook route against a bare Flask route that only calls ``request.get_json()``,
+   both called through the WSGI interface with the same kind of body (no network noise),
+   each request with a fresh ``update_id`` so deduplication cannot answer early.
+   Target: ours at least 0.95x the bare route's throughput.
+2. Parse + dispatch (``json.loads``, ``Update``, handler lookup, command filters, the
+   handler call) against ``json.loads`` plus a dict lookup and call. Target: at most 1.5x.
+
+Each figure is the best of several runs, the one least disturbed by the rest of the machine.
+"""
+
+from __future__ import annotations
+
+import io
+import itertools
+import json
+import sys
+import timeit
+from collections.abc import Callable
+from typing import Any
+
+from flask import Flask, request
+
+from flask_tgwebhook import TelegramWebhook, Update
+from flask_tgwebhook.config import derive_secret
+from flask_tgwebhook.dispatch import HandlerTable
+from flask_tgwebhook.testing.updates import make_update
+
+TOKEN = "123456:TEST-fake-token-for-flask-tgwebhook"  # noqa: S105 (a fake token)
+REPEATS = 9
+
+
+def best_rate(fn: Callable[[], object], number: int) -> float:
+    """Calls per second, best of REPEATS runs."""
+    return number / min(timeit.repeat(fn, number=number, repeat=REPEATS))
+
+
+def wsgi_poster(app: Flask, path: str, headers: dict[str, str]) -> Callable[[bytes], None]:
+    """POST ``body`` to ``path`` through the app's WSGI callable; fail on a non-200."""
+    base = {
+        "REQUEST_METHOD": "POST",
+        "PATH_INFO": path,
+        "SERVER_NAME": "127.0.0.1",
+        "SERVER_PORT": "8000",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "REMOTE_ADDR": "127.0.0.1",
+        "wsgi.url_scheme": "http",
+        "wsgi.errors": sys.stderr,
+        "CONTENT_TYPE": "application/json",
+        **{"HTTP_" + k.upper().replace("-", "_"): v for k, v in headers.items()},
+    }
+
+    def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> None:
+        if not status.startswith("200"):
+            raise AssertionError(f"{path} answered {status}")
+
+    def post(body: bytes) -> None:
+        environ = {**base, "wsgi.input": io.BytesIO(body), "CONTENT_LENGTH": str(len(body))}
+        for _ in app.wsgi_app(environ, start_response):
+            pass
+
+    return post
+
+
+def bench_route() -> float:
+    bare = Flask("bare")
+
+    @bare.post("/hook")
+    def hook() -> str:
+        request.get_json()
+        return ""
+
+    ours = Flask("ours")
+    ours.config["TELEGRAM_BOT_TOKEN"] = TOKEN
+    tg = TelegramWebhook(ours)
+    tg.message(commands=["start"])(lambda u: None)
+    tg.message(lambda u: None)
+
+    post_bare = wsgi_poster(bare, "/hook", {})
+    post_ours = wsgi_poster(
+        ours, "/telegram/webhook", {"X-Telegram-Bot-Api-Secret-Token": derive_secret(TOKEN)}
+    )
+    update = make_update(text="hello there")
+    ids = itertools.count(1)
+
+    def fresh_body() -> bytes:
+        update["update_id"] = next(ids)
+        return json.dumps(update).encode()
+
+    number = 3000
+    bare_rate = best_rate(lambda: post_bare(fresh_body()), number)
+    ours_rate = best_rate(lambda: post_ours(fresh_body()), number)
+    ratio = ours_rate / bare_rate
+    print(
+        f"webhook route: {ours_rate:,.0f} req/s vs bare get_json route {bare_rate:,.0f} req/s"
+        f" -> {ratio:.3f}x the throughput (target >= 0.95x)"
+    )
+    return ratio
+
+
+def bench_dispatch() -> float:
+    body = json.dumps(make_update(text="/start payload")).encode()
+    tg = TelegramWebhook()
+    tg.message(commands=["help"])(lambda u: None)
+    tg.message(commands=["start"])(lambda u: u.update_id)
+    table = HandlerTable(tg)
+    plain: dict[str, Callable[[dict[str, Any]], object]] = {"message": lambda r: r["update_id"]}
+
+    def baseline() -> None:
+        raw = json.loads(body)
+        plain["message"](raw)
+
+    def ours() -> None:
+        table.dispatch(Update(json.loads(body), "fake_test_bot"))
+
+    assert isinstance(table.dispatch(Update(json.loads(body))), int)
+    number = 50_000
+    base_rate = best_rate(baseline, number)
+    our_rate = best_rate(ours, number)
+    ratio = base_rate / our_rate
+    print(
+        f"parse + dispatch: {1e6 / our_rate:.2f} us vs json.loads + dict lookup"
+        f" {1e6 / base_rate:.2f} us -> {ratio:.3f}x the time (target <= 1.5x)"
+    )
+    return ratio
+
+
+if __name__ == "__main__":
+    route_ratio = bench_route()
+    dispatch_ratio = bench_dispatch()
+    met = route_ratio >= 0.95 and dispatch_ratio <= 1.5
+    print("targets met" if met else "TARGETS MISSED")
+    sys.exit(0 if met else 1)
