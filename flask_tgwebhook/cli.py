@@ -1,0 +1,409 @@
+"""``flask tg``: see and fix the bot's webhook from a shell, make certificates, poll in development.
+
+A thin click layer: the work is done by :mod:`flask_tgwebhook.startup` (webhook URL and
+setWebhook), :mod:`flask_tgwebhook.certs` (certificates) and the extension's dispatcher.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import logging
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+import click
+from flask import current_app
+from flask.cli import AppGroup
+
+from .certs import check_certificate, generate_self_signed_cert, load_certificate
+from .client import Bot
+from .errors import Conflict, NotFound, TelegramError, Unauthorized
+from .polling import poll_updates
+from .redact import redact
+from .startup import WebhookURLError, ensure_webhook, public_webhook_url, validate_webhook_url
+from .update import UPDATE_TYPES
+
+if TYPE_CHECKING:
+    from .extension import TelegramState
+
+__all__ = ["tg_cli"]
+
+#: Longest flood-control wait (seconds) a command sits out before giving up.
+CLI_FLOOD_WAIT = 60.0
+#: What Telegram delivers when allowed_updates is empty or was never set.
+DEFAULT_UPDATES = (
+    "the default (every type except chat_member, message_reaction, message_reaction_count)"
+)
+
+tg_cli = AppGroup("tg", help="Manage the Telegram bot: its webhook, certificates and handlers.")
+
+
+class _EchoHandler(logging.Handler):
+    def emit(self, record: logging.LogRecord) -> None:
+        click.echo(redact(record.getMessage()), err=record.levelno >= logging.WARNING)
+
+
+def _state() -> TelegramState:
+    state: TelegramState | None = current_app.extensions.get("tgwebhook")
+    if state is None:
+        raise click.UsageError(
+            "flask_tgwebhook is not set up on this app; call TelegramWebhook(app) or "
+            "tg.init_app(app) in the app that FLASK_APP (or --app) points to."
+        )
+    return state
+
+
+@contextmanager
+def _telegram(state: TelegramState) -> Iterator[tuple[Bot, logging.Logger]]:
+    """A Bot API client for one command, and a logger that prints; errors become messages."""
+    settings = state.settings
+    if not settings.token:
+        raise click.ClickException(
+            "No bot token: set TELEGRAM_BOT_TOKEN (the app's config or the environment)."
+        )
+    bot = Bot(
+        settings.token,
+        api_url=settings.api_url,
+        timeout=settings.timeout,
+        flood_wait_max=CLI_FLOOD_WAIT,
+        server_error_retries=3,
+    )
+    # Not registered with logging: what ensure_webhook reports is this command's output.
+    log = logging.Logger("flask_tgwebhook.cli")
+    log.addHandler(_EchoHandler())
+    try:
+        yield bot, log
+    except (Unauthorized, NotFound) as exc:
+        raise click.ClickException(
+            f"Telegram does not accept the token of bot {bot.bot_id} ({exc.error_code} "
+            f"{redact(exc.description)}): the token is wrong or was revoked. Copy it again "
+            "from @BotFather into TELEGRAM_BOT_TOKEN, and check TELEGRAM_API_URL."
+        ) from None
+    except Conflict as exc:
+        raise click.ClickException(
+            f"Telegram refused getUpdates (409 {redact(exc.description)}). Either a webhook is "
+            "set again (a deploy's start-up hook or `flask tg set-webhook` did it) or another "
+            "program is polling with this token. Stop it, or run `flask tg delete-webhook`, "
+            "then poll again."
+        ) from None
+    except TelegramError as exc:
+        raise click.ClickException(redact(str(exc))) from None
+    finally:
+        bot.close()
+
+
+def _date(epoch: Any, now: float | None = None) -> str:
+    """``2024-05-01 12:00:00 UTC (3 minutes ago)`` from a Unix time."""
+    when = dt.datetime.fromtimestamp(int(epoch), dt.UTC)
+    ago = int((time.time() if now is None else now) - int(epoch))
+    for unit, seconds in (("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1)):
+        if ago >= seconds or unit == "second":
+            count = max(ago, 0) // seconds
+            return f"{when:%Y-%m-%d %H:%M:%S} UTC ({count} {unit}{'s' * (count != 1)} ago)"
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _host(url: str) -> str:
+    return urlsplit(url).hostname or ""
+
+
+@tg_cli.command("set-webhook")
+@click.option("--url", help="The public https URL. Default: TELEGRAM_WEBHOOK_URL or the platform.")
+@click.option(
+    "--certificate",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A self-signed certificate (PEM) to upload, so Telegram trusts it.",
+)
+@click.option(
+    "--self-signed", is_flag=True, help="Make a certificate for the URL's host and upload it."
+)
+@click.option(
+    "--out-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("."),
+    show_default=True,
+    help="Where --self-signed writes cert.pem and key.pem.",
+)
+@click.option("--force", is_flag=True, help="Let --self-signed replace existing files.")
+@click.option("--drop-pending-updates", is_flag=True, help="Drop the updates waiting at Telegram.")
+@click.option("--max-connections", type=click.IntRange(1, 100), help="Parallel deliveries, 1-100.")
+@click.option("--ip-address", help="Deliver to this IP instead of the one DNS gives.")
+@click.option(
+    "--allowed-updates",
+    help="Comma-separated update types. Default: the types that have handlers.",
+)
+def set_webhook_command(
+    url: str | None,
+    certificate: Path | None,
+    self_signed: bool,
+    out_dir: Path,
+    force: bool,
+    drop_pending_updates: bool,
+    max_connections: int | None,
+    ip_address: str | None,
+    allowed_updates: str | None,
+) -> None:
+    """Tell Telegram where to deliver updates, then show what it reports."""
+    state = _state()
+    url = url or public_webhook_url(current_app.config)
+    if not url:
+        raise click.UsageError(
+            "No webhook URL: pass --url https://host/path, or set TELEGRAM_WEBHOOK_URL "
+            "(or TELEGRAM_PUBLIC_HOST) in the config or the environment."
+        )
+    try:  # every check comes before the first API call
+        validate_webhook_url(url, token=state.settings.token)
+    except WebhookURLError as exc:
+        raise click.BadParameter(str(exc), param_hint="--url") from None
+    if ip_address is not None:
+        try:
+            ipaddress.ip_address(ip_address)
+        except ValueError:
+            raise click.BadParameter(
+                f"{ip_address!r} is not an IP address.", param_hint="--ip-address"
+            ) from None
+    if certificate and self_signed:
+        raise click.UsageError("Pass --certificate or --self-signed, not both.")
+    if self_signed:
+        certificate = _write_pair(
+            _host(url), out_dir / "cert.pem", out_dir / "key.pem", 365, 2048, force
+        )
+    if certificate is not None:
+        _check_upload(certificate, _host(url))
+    wanted = _parse_updates(allowed_updates) if allowed_updates is not None else None
+    if wanted is None:
+        wanted = state.ext.allowed_updates
+    with _telegram(state) as (bot, log):
+        ensure_webhook(
+            bot,
+            url,
+            secret_token=state.settings.webhook_secret,
+            certificate=certificate,
+            allowed_updates=wanted,
+            max_connections=max_connections,
+            ip_address=ip_address,
+            drop_pending_updates=drop_pending_updates,
+            force=True,
+            logger=log,
+        )
+    click.echo(f"Allowed updates: {', '.join(wanted) or DEFAULT_UPDATES}")
+
+
+def _parse_updates(text: str) -> list[str]:
+    types = [part.strip() for part in text.split(",") if part.strip()]
+    for name in types:
+        if name not in UPDATE_TYPES:
+            click.echo(
+                f"Warning: {name!r} is not an update type this version knows; Telegram "
+                "ignores types it does not know.",
+                err=True,
+            )
+    return types
+
+
+def _check_upload(certificate: Path, host: str) -> None:
+    try:
+        problems = check_certificate(certificate, host=host, warn_days=0)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--certificate") from None
+    if problems:
+        raise click.ClickException(" ".join(problems))
+    left = load_certificate(certificate).not_after - dt.datetime.now(dt.UTC)
+    if left < dt.timedelta(days=30):
+        click.echo(f"Warning: the certificate expires in {left.days} days.", err=True)
+
+
+def _write_pair(host: str, cert: Path, key: Path, days: int, key_size: int, force: bool) -> Path:
+    try:
+        pair = generate_self_signed_cert(host, days=days, key_size=key_size)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--host") from None
+    cert.parent.mkdir(parents=True, exist_ok=True)
+    key.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        pair.write(cert, key, overwrite=force)
+    except FileExistsError as exc:
+        raise click.ClickException(str(exc)) from None
+    info = load_certificate(cert)
+    click.echo(f"Wrote the certificate for {pair.host} to {cert} and its private key to {key}.")
+    click.echo(f"Valid until {info.not_after:%Y-%m-%d} UTC; SHA-256 {info.fingerprint_sha256}")
+    return cert
+
+
+@tg_cli.command("delete-webhook")
+@click.option("--drop-pending-updates", is_flag=True, help="Drop the updates waiting at Telegram.")
+def delete_webhook_command(drop_pending_updates: bool) -> None:
+    """Stop webhook delivery (updates then wait for getUpdates)."""
+    with _telegram(_state()) as (bot, _):
+        info = bot.call("getWebhookInfo")
+        bot.call("deleteWebhook", drop_pending_updates=drop_pending_updates or None)
+    pending = info.get("pending_update_count", 0)
+    fate = "dropped" if drop_pending_updates else "kept at Telegram"
+    if info.get("url"):
+        click.echo(f"Removed the webhook {info['url']}; {pending} pending updates {fate}.")
+    else:
+        click.echo(f"No webhook was set; {pending} pending updates {fate}.")
+
+
+@tg_cli.command("webhook-info")
+@click.option(
+    "--check", is_flag=True, help="Exit 1 if no webhook is set or delivery failed lately."
+)
+@click.option(
+    "--within",
+    type=click.IntRange(min=1),
+    default=600,
+    show_default=True,
+    help="With --check: how many seconds back a delivery error counts.",
+)
+def webhook_info_command(check: bool, within: int) -> None:
+    """Show what Telegram reports about the webhook."""
+    with _telegram(_state()) as (bot, _):
+        info: dict[str, Any] = bot.call("getWebhookInfo")
+    now = time.time()
+    allowed = info.get("allowed_updates")
+    rows = [
+        ("URL", info.get("url") or "none (updates wait for getUpdates)"),
+        ("Custom certificate", "yes" if info.get("has_custom_certificate") else "no"),
+        ("Pending updates", str(info.get("pending_update_count", 0))),
+        ("Max connections", str(info.get("max_connections", "-"))),
+        ("IP address", info.get("ip_address") or "-"),
+        ("Allowed updates", ", ".join(allowed) if allowed else DEFAULT_UPDATES),
+    ]
+    if info.get("last_error_date"):
+        message = info.get("last_error_message") or "unknown"
+        rows.append(("Last error", f"{_date(info['last_error_date'], now)}: {message}"))
+    else:
+        rows.append(("Last error", "none"))
+    if info.get("last_synchronization_error_date"):
+        rows.append(("Last sync error", _date(info["last_synchronization_error_date"], now)))
+    for label, value in rows:
+        click.echo(f"{label + ':':<20}{value}")
+    if not check:
+        return
+    if not info.get("url"):
+        raise click.ClickException("No webhook is set: Telegram delivers nothing to this app.")
+    last_error = info.get("last_error_date") or 0
+    if now - last_error < within:
+        raise click.ClickException(f"Telegram failed to deliver in the last {within} seconds.")
+
+
+@tg_cli.command("gen-cert")
+@click.option("--host", help="Host name or IP the certificate is for. Default: the webhook URL's.")
+@click.option("--days", type=click.IntRange(min=1), default=365, show_default=True)
+@click.option(
+    "--key-size", type=click.Choice(["2048", "3072", "4096"]), default="2048", show_default=True
+)
+@click.option(
+    "--out-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("."),
+    show_default=True,
+)
+@click.option(
+    "--cert", type=click.Path(dir_okay=False, path_type=Path), help="Default: OUT_DIR/cert.pem"
+)
+@click.option(
+    "--key", type=click.Path(dir_okay=False, path_type=Path), help="Default: OUT_DIR/key.pem"
+)
+@click.option("--force", is_flag=True, help="Replace existing files.")
+def gen_cert_command(
+    host: str | None,
+    days: int,
+    key_size: str,
+    out_dir: Path,
+    cert: Path | None,
+    key: Path | None,
+    force: bool,
+) -> None:
+    """Make a self-signed certificate and private key (mode 0600) for the webhook."""
+    if not host:
+        url = public_webhook_url(current_app.config)
+        host = _host(url) if url else None
+    if not host:
+        raise click.UsageError("Pass --host (the public host name or IP Telegram will call).")
+    cert_path = _write_pair(
+        host, cert or out_dir / "cert.pem", key or out_dir / "key.pem", days, int(key_size), force
+    )
+    click.echo(f"Next: flask tg set-webhook --certificate {cert_path}")
+
+
+@tg_cli.command("handlers")
+def handlers_command() -> None:
+    """List every handler with its update type, filters and module, and allowed_updates."""
+    ext = _state().ext
+    by_type: dict[str, list[Any]] = {}
+    for router in ext.iter_routers():
+        for update_type, handlers in router.handlers.items():
+            by_type.setdefault(update_type, []).extend(handlers)
+    order = {name: i for i, name in enumerate(UPDATE_TYPES)}
+    for update_type in sorted(by_type, key=lambda t: (order.get(t, len(order)), t)):
+        click.echo(update_type)
+        for handler in by_type[update_type]:
+            filters = repr(handler.filter) if handler.filter is not None else "any"
+            click.echo(f"  {handler.name}  filters: {filters}  router: {handler.router.name}")
+    errors = [(r, cls, fn) for r in ext.iter_routers() for cls, fn in r.error_handlers.items()]
+    if errors:
+        click.echo("error handlers")
+        for router, cls, fn in errors:
+            name = f"{getattr(fn, '__module__', '?')}:{getattr(fn, '__qualname__', fn)}"
+            click.echo(f"  {cls.__name__}  {name}  router: {router.name}")
+    if not by_type:
+        click.echo("No handlers are registered.")
+    click.echo(f"allowed_updates: {', '.join(ext.allowed_updates) or DEFAULT_UPDATES}")
+
+
+@tg_cli.command("me")
+def me_command() -> None:
+    """Show who the bot is (getMe)."""
+    with _telegram(_state()) as (bot, _):
+        me: dict[str, Any] = bot.call("getMe")
+    name = " ".join(filter(None, (me.get("first_name"), me.get("last_name"))))
+    click.echo(f"{'Bot id:':<30}{me.get('id')}")
+    click.echo(f"{'Username:':<30}@{me.get('username')}")
+    click.echo(f"{'Name:':<30}{name}")
+    for field, value in me.items():
+        if isinstance(value, bool) and field != "is_bot":
+            click.echo(
+                f"{field.replace('_', ' ').capitalize() + ':':<30}{'yes' if value else 'no'}"
+            )
+
+
+@tg_cli.command("poll")
+@click.option("--yes", "-y", is_flag=True, help="Remove a webhook without asking.")
+@click.option("--timeout", type=click.IntRange(0, 50), default=30, show_default=True)
+@click.option("--limit", type=click.IntRange(1, 100), default=100, show_default=True)
+@click.option("--max-updates", type=click.IntRange(min=1), help="Stop after this many updates.")
+@click.option("--once", is_flag=True, help="Stop after one getUpdates round.")
+def poll_command(yes: bool, timeout: int, limit: int, max_updates: int | None, once: bool) -> None:
+    """Develop without a public URL: long-poll getUpdates and run the handlers."""
+    state = _state()
+    with _telegram(state) as (bot, log):
+        info = bot.call("getWebhookInfo")
+        if info.get("url"):
+            if not yes:
+                click.confirm(
+                    f"The webhook {info['url']} is set, and Telegram answers getUpdates only "
+                    "without one. Remove it?",
+                    abort=True,
+                    err=True,
+                )
+            bot.call("deleteWebhook")
+            click.echo(f"Removed the webhook {info['url']}; `flask tg set-webhook` puts it back.")
+        click.echo("Polling for updates; press Ctrl+C to stop.")
+        count = poll_updates(
+            state.ext,
+            state.app,
+            bot,
+            timeout=timeout,
+            limit=limit,
+            max_updates=max_updates,
+            once=once,
+            logger=log,
+        )
+    click.echo(f"Handled {count} updates.")

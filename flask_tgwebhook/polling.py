@@ -1,0 +1,110 @@
+"""Long polling for development: getUpdates feeding the same dispatcher as the webhook.
+
+For a machine without a public https URL. Telegram answers getUpdates only while no webhook
+is set, so remove the webhook first (``flask tg poll`` asks, then does).
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from typing import TYPE_CHECKING, Any
+
+from .dispatch import UNHANDLED, Failure
+from .errors import TelegramError
+from .redact import redact
+from .reply import Reply
+
+if TYPE_CHECKING:
+    from flask import Flask
+
+    from .client import Bot
+    from .extension import TelegramWebhook
+
+__all__ = ["poll_updates", "run_update"]
+
+_default_logger = logging.getLogger("flask_tgwebhook.polling")
+
+
+def run_update(
+    tg: TelegramWebhook,
+    app: Flask,
+    bot: Bot,
+    raw: dict[str, Any],
+    *,
+    logger: logging.Logger | None = None,
+) -> Any:
+    """Dispatch one update dict and carry out a :func:`~flask_tgwebhook.reply` it returns.
+
+    Returns what the handler (or error handler) returned, or
+    :data:`~flask_tgwebhook.dispatch.UNHANDLED`. A handler's exception is logged, not raised,
+    as the webhook does, so one bad update does not stop the loop.
+    """
+    log = logger or _default_logger
+    update_id = raw.get("update_id")
+    with app.app_context():
+        result = tg.dispatch(raw, app)
+    if isinstance(result, Failure):
+        if not result.handled:
+            text = "".join(traceback.format_exception(result.error))
+            log.error("%s", redact(f"Update {update_id}: the handler raised:\n{text}"))
+            return result
+        result = result.value
+    if result is UNHANDLED:
+        log.info("Update %s: no handler.", update_id)
+    elif isinstance(result, Reply):
+        try:
+            bot.call(result.method, **result.params)
+        except TelegramError as exc:
+            log.error("%s", redact(f"Update {update_id}: the reply failed: {exc}"))
+        else:
+            log.info("Update %s: handled, replied with %s.", update_id, result.method)
+    else:
+        log.info("Update %s: handled.", update_id)
+    return result
+
+
+def poll_updates(
+    tg: TelegramWebhook,
+    app: Flask,
+    bot: Bot,
+    *,
+    timeout: int = 30,
+    limit: int = 100,
+    max_updates: int | None = None,
+    once: bool = False,
+    logger: logging.Logger | None = None,
+) -> int:
+    """Long-poll getUpdates and run each update; returns how many were run.
+
+    Runs until interrupted (Ctrl+C), after ``max_updates`` updates, or after one round with
+    ``once``. Updates that were run are confirmed to Telegram before returning, so the next
+    poll does not get them again.
+
+    :raises flask_tgwebhook.errors.Conflict: a webhook is set, or another poller is running.
+    """
+    log = logger or _default_logger
+    offset: int | None = None
+    count = 0
+    try:
+        while max_updates is None or count < max_updates:
+            batch = limit if max_updates is None else min(limit, max_updates - count)
+            updates = bot.call(
+                "getUpdates",
+                offset=offset,
+                timeout=timeout,
+                limit=batch,
+                allowed_updates=tg.allowed_updates,
+            )
+            for raw in updates[:batch]:
+                offset = int(raw["update_id"]) + 1
+                count += 1
+                run_update(tg, app, bot, raw, logger=log)
+            if once:
+                break
+    except KeyboardInterrupt:
+        log.info("Stopped.")
+    if offset is not None:
+        # An offset past an update confirms it; limit=1 and timeout=0 keep this call short.
+        bot.call("getUpdates", offset=offset, timeout=0, limit=1)
+    return count
