@@ -649,6 +649,9 @@ def test_token_is_absent_from_our_logs(
     for path in paths:
         for n in range(3):  # 200/503/404/403/410, then 429 per link
             client.post(path, data=b"x" * (5 + n * 10), environ_base={"REMOTE_ADDR": f"10.0.{n}.1"})
+    app.config["SECRET_KEY"] = None  # a misconfiguration is logged without the path either
+    assert client.get(paths[0], environ_base={"REMOTE_ADDR": "10.1.0.1"}).status_code == 503
+    assert "SECRET_KEY" in caplog.text
     assert caplog.records  # the refusals and the failure were logged...
     for path in paths:
         assert token_of(path) not in caplog.text  # ...without the token
@@ -659,7 +662,9 @@ def test_token_is_absent_from_our_logs(
 def served_app(app: Flask) -> Iterator[str]:
     """``app`` on a real loopback server; yields its base URL."""
     server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
     thread.start()
     yield f"http://127.0.0.1:{server.port}"
     server.shutdown()

@@ -53,6 +53,17 @@ class ExternalView:
         self.__name__ = "external_call"
 
     def __call__(self, token: str) -> Response:
+        try:
+            return self.answer(token)
+        except HTTPException:
+            raise
+        except Exception:
+            # Flask would log this with request.path, which holds the token; log it here
+            # without the path instead.
+            logger.exception("Answering an external call failed.")
+            return _plain(503, "Service unavailable: try again later.")
+
+    def answer(self, token: str) -> Response:
         state = self.state
         if request.method not in ALLOWED_METHODS:
             return _plain(405, "Method not allowed: use GET or POST.", {"Allow": "GET, POST"})
