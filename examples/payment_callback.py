@@ -25,9 +25,9 @@ from urllib.parse import urlencode
 
 from flask import Flask, Response, abort, current_app
 
-from flask_tgwebhook import TelegramWebhook, Update
+from flask_tgwebhook import ExternalCall, TelegramWebhook, Update
 from flask_tgwebhook.dedupe import Claim
-from flask_tgwebhook.external import ExternalCall, send_external_link
+from flask_tgwebhook.external import send_external_link
 
 tg = TelegramWebhook()
 

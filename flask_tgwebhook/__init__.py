@@ -5,6 +5,7 @@ from __future__ import annotations
 from .dispatch import Router
 from .errors import APIError, TelegramError
 from .extension import TelegramWebhook
+from .external import ExternalCall
 from .reply import reply
 from .update import Update
 
@@ -12,6 +13,7 @@ __version__ = "0.1.0.dev0"
 
 __all__ = [
     "APIError",
+    "ExternalCall",
     "Router",
     "TelegramError",
     "TelegramWebhook",
