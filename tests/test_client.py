@@ -361,9 +361,10 @@ def test_dropped_connection_is_a_network_error_and_never_resent(
 
 
 def test_get_updates_adds_the_long_poll_to_the_read_timeout(telegram: FakeTelegram) -> None:
-    telegram.delay("getUpdates", 0.6)
-    with Bot(TOKEN, api_url=telegram.api_url, timeout=(2.0, 0.3)) as bot:
-        assert bot.get_updates(timeout=2) == []
+    # The emulator holds the poll open for `timeout` seconds when no update is queued,
+    # longer than the bot's own read timeout.
+    with Bot(TOKEN, api_url=telegram.api_url, timeout=(2.0, 0.8)) as bot:
+        assert bot.get_updates(timeout=1) == []
 
 
 def test_request_timeout_overrides_the_bot_timeout(bot: Bot, telegram: FakeTelegram) -> None:
