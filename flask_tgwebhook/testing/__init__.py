@@ -7,12 +7,14 @@
 
 from __future__ import annotations
 
-from .fake_telegram import DEFAULT_TOKEN, Call, FakeTelegram
+from .fake_telegram import DEFAULT_TOKEN, Attempt, Call, Delivery, FakeTelegram
 from .updates import make_chat, make_message, make_update, make_user
 
 __all__ = [
     "DEFAULT_TOKEN",
+    "Attempt",
     "Call",
+    "Delivery",
     "FakeTelegram",
     "make_chat",
     "make_message",

@@ -1,33 +1,43 @@
-"""``FakeTelegram``: a real Bot API HTTP server on 127.0.0.1 for tests and offline demos.
+"""``FakeTelegram``: a local Bot API server that behaves like Telegram, for tests and demos.
 
-It answers ``/bot<token>/<method>`` like api.telegram.org does (JSON, query string, urlencoded
-or multipart parameters; ``{"ok": ..., "result": ...}`` answers), records every call, and can
-be told to fail, answer late or hang up, so a client's error handling is tested against real
-HTTP rather than mocks.
+It answers ``/bot<token>/<method>`` like api.telegram.org (JSON, query string, urlencoded or
+multipart parameters), records every call, validates setWebhook with Telegram's own words,
+and delivers updates to the registered webhook as Telegram does: secret header, https checked
+against the uploaded certificate, retries, one update per chat at a time, webhook replies run
+as API calls. It can also be told to fail, answer late or hang up, so a client's error
+handling meets real HTTP rather than mocks.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hmac
 import json
 import logging
 import re
-import socket
 import threading
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
-from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
 from werkzeug.wrappers import Request, Response
 
+from ._delivery import Attempt, Delivery, RetryPolicy
+from ._http import (
+    Call,
+    QuietHandler,
+    QuietServer,
+    error_response,
+    hang_up,
+    ok_response,
+    read_params,
+)
 from ._results import ResultMaker
+from ._webhook_side import WebhookSide
 from .updates import BOT_USER
 
-__all__ = ["DEFAULT_TOKEN", "Call", "FakeTelegram"]
+__all__ = ["DEFAULT_TOKEN", "Attempt", "Call", "Delivery", "FakeTelegram"]
 
 logger = logging.getLogger("flask_tgwebhook.testing")
 
@@ -36,6 +46,7 @@ DEFAULT_TOKEN = "123456:TEST-fake-token-for-flask-tgwebhook"  # noqa: S105
 
 _TOKEN_SHAPE = re.compile(r"[0-9]+:[A-Za-z0-9_-]+")
 _PATH = re.compile(r"/bot(?P<token>[^/]+)/(?P<method>[A-Za-z0-9_]+)/?")
+_WEBHOOK_METHODS = ("setwebhook", "deletewebhook")
 
 # What Telegram says for each error code when a test does not choose the words.
 _DEFAULT_DESCRIPTIONS = {
@@ -51,24 +62,6 @@ _DEFAULT_DESCRIPTIONS = {
 }
 
 
-@dataclass(frozen=True)
-class Call:
-    """One Bot API call the emulator received.
-
-    :param method: the method name as the caller spelt it (Telegram ignores its case).
-    :param params: the parameters; values from a query string or form are strings, values from
-        a JSON body keep their JSON types.
-    :param files: uploaded files by parameter name, as bytes.
-    :param source: ``"http"`` for a request to the API, ``"webhook_reply"`` for a method a
-        webhook answered with in its response body.
-    """
-
-    method: str
-    params: dict[str, Any]
-    files: dict[str, bytes] = field(default_factory=dict)
-    source: str = "http"
-
-
 @dataclass
 class _Fault:
     kind: str  # "fail", "delay" or "disconnect"
@@ -78,30 +71,6 @@ class _Fault:
     description: str = ""
     parameters: dict[str, Any] | None = None
     seconds: float = 0.0
-
-
-class _Dropped(ConnectionAbortedError):
-    """Raised after hanging up, so werkzeug treats the request as a dropped connection."""
-
-
-class _QuietHandler(WSGIRequestHandler):
-    """werkzeug's handler without its access log, which would print the token in each path."""
-
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        pass
-
-    def log(self, type: str, message: str, *args: Any) -> None:
-        logger.debug("emulator %s: %s", type, "(request log suppressed, it holds the token)")
-
-
-class _Server(ThreadedWSGIServer):
-    def log(self, type: str, message: str, *args: Any) -> None:
-        # werkzeug logs tracebacks here; keep them, but never with the token in them.
-        owner: FakeTelegram | None = getattr(self, "owner", None)
-        text = message % args if args else message
-        if owner is not None:
-            text = text.replace(owner.token, "<token>")
-        logger.error("emulator %s: %s", type, text)
 
 
 class FakeTelegram:
@@ -117,10 +86,17 @@ class FakeTelegram:
     :param token: the bot token it accepts; any other answers 401 like Telegram.
     :param host: the address to listen on (loopback unless you know why not).
     :param allow_loopback: accept webhooks on loopback and private addresses, like a local Bot
-        API server; a ``False`` here refuses them with Telegram's words.
-    :param allow_http: accept plain ``http://`` webhooks and any port (a local Bot API server
-        started with ``--local`` does).
+        API server; ``False`` refuses them as api.telegram.org does.
+    :param allow_http: accept ``http://`` webhooks on any port, like a local Bot API server
+        (``--local``); ``False`` insists on https and ports 443, 80, 88 or 8443.
     :param username: the bot's @username that ``getMe`` answers.
+    :param set_webhook_interval: seconds before another setWebhook with a URL is accepted;
+        Telegram answers 429 "retry after 1" sooner. ``0`` turns the limit off.
+    :param max_attempts: delivery attempts per update before it is dropped (``None``: until
+        the webhook changes). Telegram tries for a day; tests want an answer sooner.
+    :param retry_delay: the first back-off step in seconds (doubling from there).
+    :param max_retry_delay: the longest wait between attempts, also for ``Retry-After``.
+    :param webhook_timeout: seconds to wait for the webhook's answer.
     """
 
     def __init__(
@@ -131,6 +107,11 @@ class FakeTelegram:
         allow_loopback: bool = True,
         allow_http: bool = True,
         username: str = "fake_test_bot",
+        set_webhook_interval: float = 1.0,
+        max_attempts: int | None = 5,
+        retry_delay: float = 0.05,
+        max_retry_delay: float = 1.0,
+        webhook_timeout: float = 10.0,
     ) -> None:
         if not _TOKEN_SHAPE.fullmatch(token):
             raise ValueError(
@@ -139,22 +120,32 @@ class FakeTelegram:
             )
         self.token = token
         self.host = host
-        self.allow_loopback = allow_loopback
-        self.allow_http = allow_http
         #: The bot's User, as it appears in ``from`` of the messages it sends.
         self.bot_user: dict[str, Any] = dict(
             BOT_USER, id=int(token.split(":", 1)[0]), username=username
         )
         self.results = ResultMaker(self.bot_user)
+        self.policy = RetryPolicy(max_attempts, retry_delay, max_retry_delay, webhook_timeout)
+        self.allow_loopback = allow_loopback
+        self.allow_http = allow_http
+        self.set_webhook_interval = set_webhook_interval
+        self.webhook = self._new_webhook_side()
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
         self._calls: list[Call] = []
         self._faults: list[_Fault] = []
         self._stopping = threading.Event()
-        self._server: _Server | None = None
+        self._server: QuietServer | None = None
         self._thread: threading.Thread | None = None
-        self._webhook: dict[str, Any] | None = None
-        self._queued_updates: list[dict[str, Any]] = []
+
+    def _new_webhook_side(self) -> WebhookSide:
+        return WebhookSide(
+            allow_loopback=self.allow_loopback,
+            allow_http=self.allow_http,
+            set_webhook_interval=self.set_webhook_interval,
+            policy=self.policy,
+            run_reply=self._run_reply,
+        )
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -163,8 +154,8 @@ class FakeTelegram:
         if self._server is not None:
             raise RuntimeError("This FakeTelegram is already running; stop() it before start().")
         self._stopping.clear()
-        server = _Server(self.host, 0, self._wsgi, handler=_QuietHandler)
-        server.owner = self  # type: ignore[attr-defined]
+        server = QuietServer(self.host, 0, self._wsgi, handler=QuietHandler)
+        server.token = self.token
         server.server_activate()
         self._server = server
         self._thread = threading.Thread(
@@ -177,7 +168,7 @@ class FakeTelegram:
         return self
 
     def stop(self) -> None:
-        """Stop serving and join the thread (quick: late answers are cut short)."""
+        """Stop serving and delivering, and join the threads (quick: late answers are cut)."""
         self._stopping.set()
         server, thread = self._server, self._thread
         self._server = self._thread = None
@@ -186,6 +177,8 @@ class FakeTelegram:
             server.server_close()
         if thread is not None:
             thread.join(timeout=5)
+        self.webhook.stop()
+        self.webhook = self._new_webhook_side()  # a restarted emulator starts afresh
 
     def __enter__(self) -> FakeTelegram:
         return self.start()
@@ -216,7 +209,7 @@ class FakeTelegram:
 
     @property
     def calls(self) -> list[Call]:
-        """Every call received so far, in order (a copy)."""
+        """Every call received so far, in order (a copy), webhook replies included."""
         with self._lock:
             return list(self._calls)
 
@@ -252,7 +245,7 @@ class FakeTelegram:
             self._calls.clear()
             self._faults.clear()
 
-    def record(self, call: Call) -> None:
+    def _record(self, call: Call) -> None:
         with self._changed:
             self._calls.append(call)
             self._changed.notify_all()
@@ -277,16 +270,8 @@ class FakeTelegram:
         if description is None:
             template = _DEFAULT_DESCRIPTIONS.get(error_code, "Bad Request: error")
             description = template.format(retry_after=(parameters or {}).get("retry_after", 1))
-        self._add_fault(
-            _Fault(
-                "fail",
-                method.lower(),
-                times,
-                error_code=error_code,
-                description=description,
-                parameters=parameters,
-            )
-        )
+        fault = _Fault("fail", method.lower(), times, error_code, description, parameters)
+        self._add_fault(fault)
 
     def delay(self, method: str, seconds: float, *, times: int | None = 1) -> None:
         """Answer the next ``times`` calls of ``method`` only after ``seconds``."""
@@ -311,6 +296,55 @@ class FakeTelegram:
                     return fault
         return None
 
+    # -- the webhook side ------------------------------------------------------------------
+
+    def deliver(
+        self, update: dict[str, Any], *, wait: bool = False, timeout: float = 10.0
+    ) -> Delivery:
+        """Send ``update`` to the bot the way Telegram would.
+
+        With a webhook set, it is POSTed there (in the background, in its chat's order);
+        without one it waits for getUpdates. A type outside ``allowed_updates`` is never sent.
+
+        :param wait: return only once it was delivered or dropped.
+        :raises TimeoutError: when waiting and it is still pending after ``timeout`` seconds.
+        :raises RuntimeError: when waiting and no webhook is set.
+        """
+        delivery = self.webhook.deliver(update)
+        if wait:
+            self.webhook.wait([delivery], timeout)
+        return delivery
+
+    def deliver_many(
+        self, updates: Iterable[dict[str, Any]], *, wait: bool = False, timeout: float = 10.0
+    ) -> list[Delivery]:
+        """:meth:`deliver` each update in turn; with ``wait``, wait for all of them."""
+        deliveries = [self.webhook.deliver(update) for update in updates]
+        if wait:
+            self.webhook.wait(deliveries, timeout)
+        return deliveries
+
+    def wait_idle(self, timeout: float = 10.0) -> None:
+        """Wait until no update waits for the webhook or is on its way.
+
+        :raises TimeoutError: when deliveries are still going on after ``timeout`` seconds.
+        """
+        if not self.webhook.scheduler.wait_idle(timeout):
+            raise TimeoutError(
+                f"Updates were still being delivered after {timeout} s; see webhook_info() "
+                "for the last error, or raise the timeout."
+            )
+
+    def webhook_info(self) -> dict[str, Any]:
+        """What ``getWebhookInfo`` answers right now."""
+        return self.webhook.info()
+
+    def _run_reply(self, call: Call) -> dict[str, Any]:
+        """Run a method a webhook answered with, as Telegram does, and return the answer."""
+        response = self.handle_call(call)
+        answer: dict[str, Any] = json.loads(response.get_data())
+        return answer
+
     # -- the HTTP side ---------------------------------------------------------------------
 
     def _wsgi(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
@@ -327,140 +361,29 @@ class FakeTelegram:
             return error_response(404, "Not Found")
         if not hmac.compare_digest(match["token"].encode(), self.token.encode()):
             return error_response(401, "Unauthorized")
-        method = match["method"]
         try:
             params, files = read_params(request)
         except ValueError as exc:
             return error_response(400, f"Bad Request: {exc}")
-        return self.handle_call(Call(method, params, files), request.environ)
+        return self.handle_call(Call(match["method"], params, files), request.environ)
 
     def handle_call(self, call: Call, environ: dict[str, Any] | None = None) -> Response:
         """Record ``call``, apply any injected fault, and answer it."""
         name = call.method.lower()
-        self.record(call)
-        logger.debug("emulator received %s", call.method)
+        self._record(call)
+        logger.debug("The emulator received %s.", call.method)
         delay = self._take_fault("delay", name)
         if delay is not None:
             self._stopping.wait(delay.seconds)
         if environ is not None and self._take_fault("disconnect", name) is not None:
-            _hang_up(environ)
+            hang_up(environ)
         failure = self._take_fault("fail", name)
         if failure is not None:
             return error_response(failure.error_code, failure.description, failure.parameters)
-        return self.answer(name, call)
-
-    def answer(self, name: str, call: Call) -> Response:
-        """The answer to ``call`` (``name`` is its lower-cased method)."""
-        if name == "getupdates":
-            return self._get_updates(call.params)
-        if name == "setwebhook":
-            return self._set_webhook(call)
-        if name == "deletewebhook":
-            with self._lock:
-                had = self._webhook is not None
-                self._webhook = None
-            return ok_response(True, "Webhook was deleted" if had else "Webhook is already deleted")
+        if name in _WEBHOOK_METHODS:
+            return self.webhook.set_webhook(name, call)
         if name == "getwebhookinfo":
-            return ok_response(self.webhook_info())
+            return ok_response(self.webhook.info())
+        if name == "getupdates":
+            return self.webhook.get_updates(call.params)
         return ok_response(self.results.result(name, call.params))
-
-    # -- webhook (validation and delivery live in their own modules) ----------------------
-
-    def _set_webhook(self, call: Call) -> Response:
-        params = call.params
-        url = str(params.get("url", ""))
-        if not url:
-            return self.answer("deletewebhook", call)
-        allowed = params.get("allowed_updates")
-        if isinstance(allowed, str):
-            allowed = json.loads(allowed) if allowed else None
-        with self._lock:
-            self._webhook = {
-                "url": url,
-                "secret_token": params.get("secret_token") or None,
-                "max_connections": int(params.get("max_connections", 40)),
-                "allowed_updates": allowed,
-                "certificate": call.files.get("certificate"),
-                "ip_address": params.get("ip_address"),
-            }
-        return ok_response(True, "Webhook was set")
-
-    def webhook_info(self) -> dict[str, Any]:
-        """What ``getWebhookInfo`` answers right now."""
-        with self._lock:
-            hook = self._webhook
-            if hook is None:
-                return {
-                    "url": "",
-                    "has_custom_certificate": False,
-                    "pending_update_count": len(self._queued_updates),
-                }
-            info: dict[str, Any] = {
-                "url": hook["url"],
-                "has_custom_certificate": hook["certificate"] is not None,
-                "pending_update_count": 0,
-                "max_connections": hook["max_connections"],
-            }
-            if hook["ip_address"]:
-                info["ip_address"] = hook["ip_address"]
-            if hook["allowed_updates"] is not None:
-                info["allowed_updates"] = hook["allowed_updates"]
-            return info
-
-    def _get_updates(self, params: dict[str, Any]) -> Response:
-        with self._lock:
-            if self._webhook is not None:
-                return error_response(
-                    409,
-                    "Conflict: can't use getUpdates method while webhook is active; "
-                    "use deleteWebhook to delete the webhook first",
-                )
-            updates = list(self._queued_updates)
-        return ok_response(updates)
-
-
-def ok_response(result: Any, description: str | None = None) -> Response:
-    """A successful Bot API answer."""
-    body: dict[str, Any] = {"ok": True, "result": result}
-    if description is not None:
-        body["description"] = description
-    return Response(json.dumps(body), status=200, mimetype="application/json")
-
-
-def error_response(
-    error_code: int, description: str, parameters: dict[str, Any] | None = None
-) -> Response:
-    """A Bot API error: HTTP status and ``error_code`` agree, as Telegram's do."""
-    body: dict[str, Any] = {"ok": False, "error_code": error_code, "description": description}
-    if parameters:
-        body["parameters"] = parameters
-    return Response(json.dumps(body), status=error_code, mimetype="application/json")
-
-
-def read_params(request: Request) -> tuple[dict[str, Any], dict[str, bytes]]:
-    """Parameters from the query string, a JSON body, a form, or multipart (files as bytes)."""
-    params: dict[str, Any] = dict(request.args.items())
-    files: dict[str, bytes] = {}
-    if request.mimetype == "application/json":
-        body = request.get_data()
-        if body:
-            try:
-                data = json.loads(body)
-            except ValueError:
-                raise ValueError("can't parse JSON object") from None
-            if not isinstance(data, dict):
-                raise ValueError("JSON body must be an object")
-            params.update(data)
-    else:
-        params.update(request.form.items())
-        for name, storage in request.files.items():
-            files[name] = storage.read()
-    return params, files
-
-
-def _hang_up(environ: dict[str, Any]) -> None:
-    """Close the client's connection without an HTTP answer."""
-    sock: socket.socket = environ["werkzeug.socket"]
-    with contextlib.suppress(OSError):  # already gone: that is the point
-        sock.shutdown(socket.SHUT_RDWR)
-    raise _Dropped("the emulator hung up on purpose")
