@@ -47,7 +47,7 @@ def help_(update: Update) -> Any:
 @tg.callback_query(data=["yes", "no"])
 def answer_button(update: Update) -> Any:
     # Two calls: one through the client now, one in the webhook response.
-    tg.bot.answer_callback_query(update.payload["id"], text="Noted!")
+    tg.bot.answer_callback_query(callback_query_id=update.payload["id"], text="Noted!")
     verdict = "Me too!" if update.data == "yes" else "Maybe Django then?"
     return reply("sendMessage", chat_id=update.chat_id, text=verdict)
 

@@ -79,7 +79,8 @@ class WebhookView:
         if length is not None:
             # read(n) allocates n bytes up front, so ask for what was announced, not the limit.
             return request.stream.read(length) if length <= limit else None
-        chunks, size = [], 0  # chunked: no length announced, stop once past the limit
+        chunks: list[bytes] = []  # chunked: no length announced, stop once past the limit
+        size = 0
         while size <= limit:
             chunk = request.stream.read(65536)
             if not chunk:

@@ -1,0 +1,112 @@
+"""Run a bot end to end with no token and no internet, and show what happened.
+
+The app is served over HTTPS on 127.0.0.1 with a self-signed certificate, registers its
+webhook with the emulator (uploading that certificate), and a scripted conversation is
+delivered the way Telegram delivers it. With ``--real`` or ``TELEGRAM_BOT_TOKEN`` set, the
+same app talks to the real Telegram instead (long polling, so no public URL is needed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from flask import Flask
+
+from .fake_telegram import FakeTelegram
+from .live import LiveServer, connect_webhook, telegram_config
+from .updates import make_update
+
+#: A step of a conversation: text the user sends, or ``("button", callback_data)``.
+Step = str | tuple[str, str]
+AppFactory = Callable[[dict[str, Any]], Flask]
+
+USER = {"chat_id": 4242, "user_id": 4242}
+
+
+def _update_for(step: Step) -> dict[str, Any]:
+    if isinstance(step, tuple):
+        kind, data = step
+        if kind != "button":
+            raise ValueError(f"Unknown step {step!r}; use a text or ('button', data).")
+        return make_update("callback_query", data=data, **USER)
+    return make_update("message", text=step, **USER)
+
+
+def _describe(method: str, params: dict[str, Any]) -> str:
+    text = params.get("text")
+    shown = f"{method}: {text!r}" if text is not None else method
+    if "reply_markup" in params:
+        shown += " [with buttons]"
+    return shown
+
+
+def run_offline(create_app: AppFactory, conversation: Sequence[Step], out: Any = None) -> int:
+    """Play ``conversation`` through the app against the emulator; 0 when all went through."""
+    out = out or sys.stdout
+    failures = 0
+    with FakeTelegram() as telegram:
+        app = create_app(telegram_config(telegram))
+        with LiveServer(app, https=True) as server:
+            connect_webhook(app, server)
+            print(f"Telegram emulator:  {telegram.api_url}", file=out)
+            print(f"bot webhook:        {server.webhook_url} (self-signed certificate)", file=out)
+            print("", file=out)
+            for step in conversation:
+                seen = len(telegram.calls)
+                label = f"[presses {step[1]!r}]" if isinstance(step, tuple) else step
+                print(f"you > {label}", file=out)
+                delivery = telegram.deliver(_update_for(step), wait=True, timeout=15)
+                if not delivery.ok:
+                    failures += 1
+                    print(f"      delivery failed: {delivery.state}", file=out)
+                for call in telegram.calls[seen:]:
+                    print(f"bot > {_describe(call.method, call.params)}", file=out)
+            info = telegram.webhook_info()
+    print("", file=out)
+    print(
+        f"pending updates: {info.get('pending_update_count', 0)}, "
+        f"last delivery error: {info.get('last_error_message') or 'none'}",
+        file=out,
+    )
+    ok = failures == 0 and not info.get("last_error_message")
+    print("The conversation went through." if ok else "Some deliveries failed.", file=out)
+    return 0 if ok else 1
+
+
+def run_real(create_app: AppFactory) -> int:
+    """Run the same app against the real Telegram with long polling (Ctrl+C stops)."""
+    from ..polling import poll_updates
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    app = create_app({})
+    state = app.extensions["tgwebhook"]
+    bot = state.bot
+    me = bot.get_me()
+    print(f"Running as @{me['username']} with long polling; press Ctrl+C to stop.")
+    bot.delete_webhook()  # getUpdates answers 409 while a webhook is set
+    with app.app_context():
+        poll_updates(state.ext, app, bot)
+    return 0
+
+
+def main(
+    create_app: AppFactory, conversation: Sequence[Step], argv: Sequence[str] | None = None
+) -> None:
+    """The entry point of ``example_app.py``: offline demo, or ``--real``."""
+    parser = argparse.ArgumentParser(description="Run the example bot.")
+    parser.add_argument(
+        "--real",
+        action="store_true",
+        help="talk to the real Telegram (needs TELEGRAM_BOT_TOKEN; default when it is set)",
+    )
+    args = parser.parse_args(argv)
+    if args.real or os.environ.get("TELEGRAM_BOT_TOKEN"):
+        if not os.environ.get("TELEGRAM_BOT_TOKEN"):
+            parser.error("--real needs TELEGRAM_BOT_TOKEN in the environment (from @BotFather).")
+        sys.exit(run_real(create_app))
+    sys.exit(run_offline(create_app, conversation))

@@ -1,0 +1,59 @@
+"""Tests of example_app.py, written the way a user tests their own bot.
+
+The pytest plugin that ships with flask_tgwebhook provides ``fake_telegram`` (a local Bot API
+server), ``telegram_config``, ``telegram_client`` and ``live_bot``; all this file adds is an
+``app`` fixture that builds the app against the emulator.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from flask import Flask
+
+from example_app import create_app
+from flask_tgwebhook.testing import FakeTelegram, make_update
+from flask_tgwebhook.testing.client import TelegramTestClient
+
+
+@pytest.fixture
+def app(telegram_config: dict[str, Any]) -> Flask:
+    return create_app(telegram_config)
+
+
+def test_start_replies_with_a_button(telegram_client: TelegramTestClient) -> None:
+    answer = telegram_client.message("/start", chat_id=7)
+    assert answer.status == 200
+    assert answer.reply is not None
+    assert answer.reply["method"] == "sendMessage"
+    assert answer.reply["chat_id"] == 7
+    assert answer.reply["text"].startswith("Hello, Test!")
+    assert answer.reply["reply_markup"]["inline_keyboard"][0][0]["callback_data"] == "yes"
+
+
+def test_echo(telegram_client: TelegramTestClient) -> None:
+    answer = telegram_client.message("ping")
+    assert answer.reply is not None and answer.reply["text"] == "ping"
+
+
+def test_button_answers_the_callback_through_the_bot_api(
+    telegram_client: TelegramTestClient, fake_telegram: FakeTelegram
+) -> None:
+    answer = telegram_client.press("no")
+    assert answer.reply is not None and answer.reply["text"] == "Maybe Django then?"
+    [call] = fake_telegram.calls_to("answerCallbackQuery")
+    assert call.params["text"] == "Noted!"
+
+
+def test_end_to_end_over_https(live_bot: Any, fake_telegram: FakeTelegram) -> None:
+    # The app is served with a self-signed certificate that setWebhook uploaded; the
+    # emulator delivers like Telegram, then executes the webhook reply as an API call.
+    delivery = fake_telegram.deliver(make_update(text="/help", chat_id=9), wait=True)
+    assert delivery.ok
+    [sent] = fake_telegram.calls_to("sendMessage")
+    assert sent.params["chat_id"] == 9
+    assert "anything else I echo" in sent.params["text"]
+    info = fake_telegram.webhook_info()
+    assert info["has_custom_certificate"] is True
+    assert info["pending_update_count"] == 0

@@ -1,0 +1,103 @@
+"""LiveServer, connect_webhook, TelegramTestClient and the offline demo."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+
+from flask_tgwebhook import TelegramWebhook, Update, reply
+from flask_tgwebhook.testing import FakeTelegram, make_update
+from flask_tgwebhook.testing.client import TelegramTestClient
+from flask_tgwebhook.testing.demo import run_offline
+from flask_tgwebhook.testing.live import LiveServer, connect_webhook, telegram_config
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def echo_app(config: dict[str, Any]) -> Flask:
+    tg = TelegramWebhook()
+
+    @tg.message
+    def echo(update: Update) -> Any:
+        return reply("sendMessage", chat_id=update.chat_id, text=update.text)
+
+    app = Flask("echo")
+    app.config.update(config)
+    tg.init_app(app)
+    return app
+
+
+@pytest.mark.parametrize("https", [False, True])
+def test_live_server_receives_deliveries(fake_telegram: FakeTelegram, https: bool) -> None:
+    app = echo_app(telegram_config(fake_telegram))
+    with LiveServer(app, https=https) as server:
+        info = connect_webhook(app, server)
+        assert info["url"] == server.webhook_url
+        assert server.webhook_url.startswith("https://" if https else "http://")
+        delivery = fake_telegram.deliver(make_update(text="over the wire"), wait=True)
+    assert delivery.ok
+    assert fake_telegram.calls_to("sendMessage")[0].params["text"] == "over the wire"
+    [set_webhook] = fake_telegram.calls_to("setWebhook")
+    assert ("certificate" in set_webhook.files) is https
+    assert set_webhook.params["allowed_updates"] in (["message"], '["message"]')
+
+
+def test_wrong_secret_shows_as_a_delivery_error(fake_telegram: FakeTelegram) -> None:
+    app = echo_app(telegram_config(fake_telegram))
+    with LiveServer(app) as server:
+        connect_webhook(app, server, secret_token="not-the-apps-secret")
+        delivery = fake_telegram.deliver(make_update(text="x"), wait=True, timeout=15)
+    assert not delivery.ok
+    assert fake_telegram.webhook_info()["last_error_message"] == (
+        "Wrong response from the webhook: 403 Forbidden"
+    )
+    assert fake_telegram.calls_to("sendMessage") == []
+
+
+def test_test_client_sends_with_the_right_secret() -> None:
+    app = echo_app({"TELEGRAM_BOT_TOKEN": "123456:TEST-fake-token-for-flask-tgwebhook"})
+    client = TelegramTestClient(app)
+    answer = client.message("hi", chat_id=3)
+    assert answer.status == 200
+    assert answer.reply == {"method": "sendMessage", "chat_id": 3, "text": "hi"}
+    assert client.send(make_update(text="x"), secret="wrong").status == 403
+    assert client.press("data").reply is None  # no callback handler: empty 200
+
+
+def test_test_client_needs_the_extension() -> None:
+    with pytest.raises(RuntimeError, match="init_app"):
+        TelegramTestClient(Flask("bare"))
+
+
+def test_demo_plays_the_conversation() -> None:
+    out = io.StringIO()
+    assert run_offline(echo_app, ["one", "two"], out=out) == 0
+    lines = out.getvalue().splitlines()
+    assert "you > one" in lines and "bot > sendMessage: 'one'" in lines
+    assert "you > two" in lines and "bot > sendMessage: 'two'" in lines
+    assert lines[-1] == "The conversation went through."
+
+
+def test_example_app_runs_offline_as_the_readme_says() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TELEGRAM_")}
+    result = subprocess.run(
+        [sys.executable, "example_app.py"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "bot > sendMessage: 'Hello, Test! Do you like Flask?' [with buttons]" in result.stdout
+    assert "bot > answerCallbackQuery: 'Noted!'" in result.stdout
+    assert "The conversation went through." in result.stdout
+    assert result.stderr == ""
