@@ -25,7 +25,8 @@ from .updates import make_update
 Step = str | tuple[str, str]
 AppFactory = Callable[[dict[str, Any]], Flask]
 
-USER = {"chat_id": 4242, "user_id": 4242}
+#: The demo's user, who is also the private chat.
+USER_ID = 4242
 
 
 def _update_for(step: Step) -> dict[str, Any]:
@@ -33,8 +34,8 @@ def _update_for(step: Step) -> dict[str, Any]:
         kind, data = step
         if kind != "button":
             raise ValueError(f"Unknown step {step!r}; use a text or ('button', data).")
-        return make_update("callback_query", data=data, **USER)
-    return make_update("message", text=step, **USER)
+        return make_update("callback_query", data=data, chat_id=USER_ID, user_id=USER_ID)
+    return make_update("message", text=step, chat_id=USER_ID, user_id=USER_ID)
 
 
 def _describe(method: str, params: dict[str, Any]) -> str:
