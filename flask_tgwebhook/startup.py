@@ -103,18 +103,36 @@ def validate_webhook_url(url: str, *, token: str | None = None) -> str:
 
 def bot_enabled(config: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> bool:
     """The ``TELEGRAM_BOT_ENABLED`` switch (config, then environment); on unless turned off."""
-    env = os.environ if environ is None else environ
-    value = config.get(ENABLED_KEY)
-    if value is None:
-        value = env.get(ENABLED_KEY)
+    return _flag(config, os.environ if environ is None else environ, ENABLED_KEY, True)
+
+
+def _setting(config: Mapping[str, Any], env: Mapping[str, str], key: str) -> Any:
+    value = config.get(key)
+    return env.get(key) if value is None else value
+
+
+def _flag(config: Mapping[str, Any], env: Mapping[str, str], key: str, default: bool) -> bool:
+    value = _setting(config, env, key)
     if value is None or isinstance(value, bool):
-        return value is not False
+        return default if value is None else value
     text = str(value).strip().lower()
-    if text in ("1", "true", "yes", "on", ""):
+    if not text:
+        return default
+    if text in ("1", "true", "yes", "on"):
         return True
     if text in ("0", "false", "no", "off"):
         return False
-    raise RuntimeError(f"{ENABLED_KEY} must be true or false (1/0, yes/no, on/off), got {value!r}.")
+    raise RuntimeError(f"{key} must be true or false (1/0, yes/no, on/off), got {value!r}.")
+
+
+def _number(config: Mapping[str, Any], env: Mapping[str, str], key: str) -> int | None:
+    value = _setting(config, env, key)
+    if value is None or value == "":
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise RuntimeError(f"{key} must be a whole number, got {value!r}.") from None
 
 
 @dataclass
@@ -272,10 +290,11 @@ def setup_webhook(
     """Configure the webhook for ``app`` from its config: what the start-up hook runs.
 
     Uses the public URL (:func:`public_webhook_url`), the app's secret, the update types
-    that have handlers, and these optional keys: ``TELEGRAM_WEBHOOK_CERTIFICATE`` (PEM path
-    to upload), ``TELEGRAM_WEBHOOK_MAX_CONNECTIONS``, ``TELEGRAM_WEBHOOK_IP_ADDRESS``,
-    ``TELEGRAM_DROP_PENDING_UPDATES``. With ``TELEGRAM_BOT_ENABLED`` off it removes the webhook
-    when it points at this app (so the bot stops, and updates wait at Telegram) and sets none.
+    that have handlers, and these optional keys (config, then environment):
+    ``TELEGRAM_WEBHOOK_CERTIFICATE`` (PEM path to upload), ``TELEGRAM_WEBHOOK_MAX_CONNECTIONS``,
+    ``TELEGRAM_WEBHOOK_IP_ADDRESS``, ``TELEGRAM_DROP_PENDING_UPDATES``. With
+    ``TELEGRAM_BOT_ENABLED`` off it removes the webhook when it points at this app (so the bot
+    stops, and updates wait at Telegram) and sets none.
 
     :raises RuntimeError: the configuration does not say enough; the message says the fix.
     """
@@ -318,17 +337,22 @@ def setup_webhook(
             validate_webhook_url(url, token=settings.token)
         except WebhookURLError as exc:
             raise RuntimeError(f"TELEGRAM_WEBHOOK_URL: {exc}") from None
+        certificate = _setting(config, env, "TELEGRAM_WEBHOOK_CERTIFICATE") or None
+        if certificate is not None and not Path(certificate).is_file():
+            raise RuntimeError(
+                f"TELEGRAM_WEBHOOK_CERTIFICATE is {certificate!r}, which is not a file; give "
+                "the path of the PEM certificate to upload (`flask tg gen-cert` makes one)."
+            )
         log.info("Webhook URL: %s", url)
-        max_connections = config.get("TELEGRAM_WEBHOOK_MAX_CONNECTIONS")
         return ensure_webhook(
             bot,
             url,
             secret_token=settings.webhook_secret,
-            certificate=config.get("TELEGRAM_WEBHOOK_CERTIFICATE") or None,
+            certificate=certificate,
             allowed_updates=state.ext.allowed_updates,
-            max_connections=int(max_connections) if max_connections else None,
-            ip_address=config.get("TELEGRAM_WEBHOOK_IP_ADDRESS") or None,
-            drop_pending_updates=bool(config.get("TELEGRAM_DROP_PENDING_UPDATES")),
+            max_connections=_number(config, env, "TELEGRAM_WEBHOOK_MAX_CONNECTIONS"),
+            ip_address=_setting(config, env, "TELEGRAM_WEBHOOK_IP_ADDRESS") or None,
+            drop_pending_updates=_flag(config, env, "TELEGRAM_DROP_PENDING_UPDATES", False),
             force=force,
             logger=log,
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import socket
 import stat
 from collections.abc import Iterator
@@ -16,7 +17,7 @@ from flask.testing import FlaskCliRunner
 from flask_tgwebhook import TelegramWebhook, reply
 from flask_tgwebhook.certs import generate_self_signed_cert, load_certificate
 from flask_tgwebhook.config import derive_secret
-from flask_tgwebhook.testing import FakeTelegram
+from flask_tgwebhook.testing import FakeTelegram, make_update
 
 TOKEN = "123456:TEST-fake-token-for-flask-tgwebhook"
 SECRET_PART = TOKEN.split(":", 1)[1]
@@ -25,7 +26,7 @@ URL = "https://127.0.0.1:8443/telegram/webhook"
 
 @pytest.fixture
 def telegram() -> Iterator[FakeTelegram]:
-    with FakeTelegram(token=TOKEN) as telegram:
+    with FakeTelegram(token=TOKEN, set_webhook_interval=0, max_attempts=1) as telegram:
         yield telegram
 
 
@@ -319,3 +320,37 @@ def test_unreachable_api_is_reported_without_the_token() -> None:
     assert "could not reach the Bot API" in result.output
     assert "/bot123456:<redacted>/getMe" in result.output  # requests' message, redacted
     assert SECRET_PART not in result.output
+
+
+def test_webhook_info_shows_a_recent_error_as_a_date(run: Any, telegram: FakeTelegram) -> None:
+    # Nothing answers at URL, so Telegram's delivery fails and it keeps the error.
+    assert run("set-webhook", "--url", URL).exit_code == 0
+    telegram.deliver(make_update("message", text="hi"), wait=True)
+    error_date = telegram.webhook_info()["last_error_date"]
+    result = run("webhook-info")
+    assert result.exit_code == 0
+    last = next(line for line in result.output.splitlines() if line.startswith("Last error:"))
+    when = dt.datetime.fromtimestamp(error_date, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    assert when in last and "ago):" in last
+    assert telegram.webhook_info()["last_error_message"] in last
+    assert str(error_date) not in result.output  # a date, not the epoch number
+    checked = run("webhook-info", "--check")
+    assert checked.exit_code == 1
+    assert "failed to deliver in the last 600 seconds" in checked.output
+
+
+def test_poll_runs_updates_through_the_handlers(run: Any, telegram: FakeTelegram) -> None:
+    telegram.deliver(make_update("message", text="/start", chat_id=42, update_id=10))
+    telegram.deliver(make_update("callback_query", data="yes", update_id=11))
+    telegram.deliver(make_update("message", text="no handler for this", update_id=12))
+    result = run("poll", "--max-updates", "3", "--timeout", "0")
+    assert result.exit_code == 0, result.output
+    assert "Update 10: handled, replied with sendMessage." in result.output
+    assert "Update 11: the handler raised" in result.output
+    assert "RuntimeError: the handler broke" in result.output  # the traceback
+    assert "Update 12: no handler." in result.output
+    assert "Handled 3 updates." in result.output
+    [sent] = telegram.calls_to("sendMessage")
+    assert sent.params == {"chat_id": 42, "text": "hello"}
+    assert telegram.webhook_info()["pending_update_count"] == 0  # confirmed before exiting
+    assert telegram.calls_to("deleteWebhook") == []  # none was set, so none was removed

@@ -22,7 +22,7 @@ from flask_tgwebhook.startup import (
     setup_webhook,
     validate_webhook_url,
 )
-from flask_tgwebhook.testing import FakeTelegram
+from flask_tgwebhook.testing import FakeTelegram, make_update
 
 TOKEN = "123456:TEST-fake-token-for-flask-tgwebhook"
 URL = "https://bot.example.com/telegram/webhook"
@@ -30,7 +30,7 @@ URL = "https://bot.example.com/telegram/webhook"
 
 @pytest.fixture
 def telegram() -> Iterator[FakeTelegram]:
-    with FakeTelegram(token=TOKEN) as telegram:
+    with FakeTelegram(token=TOKEN, set_webhook_interval=0, max_attempts=1) as telegram:
         yield telegram
 
 
@@ -304,3 +304,57 @@ def test_disabled_bot_removes_only_its_own_webhook(
     assert telegram.webhook_info()["url"] == ""
     assert len(telegram.calls_to("deleteWebhook")) == 1
     assert len(telegram.calls_to("setWebhook")) == 2  # only the two this test made
+
+
+def test_setup_webhook_settings_from_environment(telegram: FakeTelegram, tmp_path: Any) -> None:
+    pair = generate_self_signed_cert("bot.example.com")
+    pair.write(tmp_path / "cert.pem", tmp_path / "key.pem")
+    app, _ = make_app(telegram, TELEGRAM_WEBHOOK_URL=URL)
+    environ = {
+        "TELEGRAM_WEBHOOK_CERTIFICATE": str(tmp_path / "cert.pem"),
+        "TELEGRAM_WEBHOOK_MAX_CONNECTIONS": "3",
+        "TELEGRAM_WEBHOOK_IP_ADDRESS": "203.0.113.5",
+        "TELEGRAM_DROP_PENDING_UPDATES": "yes",
+    }
+    setup_webhook(app, environ=environ)
+    [call] = telegram.calls_to("setWebhook")
+    assert call.files["certificate"] == pair.cert_pem
+    assert call.params["drop_pending_updates"] == "true"  # a multipart form field
+    info = telegram.webhook_info()
+    assert info["max_connections"] == 3
+    assert info["ip_address"] == "203.0.113.5"
+    assert info["has_custom_certificate"] is True
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "words"),
+    [
+        ("TELEGRAM_WEBHOOK_CERTIFICATE", "/nonexistent/cert.pem", "not a file"),
+        ("TELEGRAM_WEBHOOK_MAX_CONNECTIONS", "many", "whole number"),
+        ("TELEGRAM_DROP_PENDING_UPDATES", "perhaps", "true or false"),
+    ],
+)
+def test_setup_webhook_refuses_bad_settings(
+    telegram: FakeTelegram, key: str, value: str, words: str
+) -> None:
+    app, _ = make_app(telegram, TELEGRAM_WEBHOOK_URL=URL)
+    with pytest.raises(RuntimeError, match=words):
+        setup_webhook(app, environ={key: value})
+    assert telegram.calls_to("setWebhook") == []
+
+
+def test_ensure_logs_telegrams_last_error(
+    telegram: FakeTelegram, bot: Bot, caplog: pytest.LogCaptureFixture
+) -> None:
+    loopback = "https://127.0.0.1:8443/telegram/webhook"  # nothing answers there
+    ensure_webhook(bot, loopback, secret_token=None)
+    telegram.deliver(make_update("message", text="hi"), wait=True)
+    caplog.set_level(logging.INFO, "flask_tgwebhook.startup")
+    report = ensure_webhook(bot, loopback, secret_token=None)
+    assert not report.changed
+    message = telegram.webhook_info()["last_error_message"]
+    assert report.last_error_message == message
+    assert report.last_error_date is not None
+    assert report.pending_update_count == 0  # max_attempts=1: dropped after one failure
+    stamp = report.last_error_date.strftime("%Y-%m-%d %H:%M:%S UTC")
+    assert f"Telegram's last delivery error, at {stamp}: {message}" in caplog.text
