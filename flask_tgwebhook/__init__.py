@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .client import Bot, InputFile
 from .dispatch import Router
 from .errors import APIError, TelegramError
 from .extension import TelegramWebhook
@@ -13,7 +14,9 @@ __version__ = "0.1.0.dev0"
 
 __all__ = [
     "APIError",
+    "Bot",
     "ExternalCall",
+    "InputFile",
     "Router",
     "TelegramError",
     "TelegramWebhook",

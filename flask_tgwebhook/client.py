@@ -259,6 +259,7 @@ class Bot(BotMethods):
     ) -> Any:
         url = f"{self.api_url}/bot{self._token}/{method}"
         started = time.perf_counter()
+        failure: NetworkError | None = None
         try:
             with ExitStack() as stack:
                 if files:
@@ -276,16 +277,20 @@ class Bot(BotMethods):
                         timeout=timeout,
                     )
         except requests.exceptions.ReadTimeout as exc:
-            raise TimedOut(
+            failure = TimedOut(
                 f"{method} got no answer within {timeout[1]:g} s; it may still have been "
                 f"executed, so it was not sent again. Raise the read timeout if this is "
                 f"expected. ({redact(str(exc))})"
-            ) from None
+            )
         except requests.exceptions.RequestException as exc:
-            raise NetworkError(
+            failure = NetworkError(
                 f"{method} could not reach the Bot API or lost the connection before an "
                 f"answer; check TELEGRAM_API_URL and the network. ({redact(str(exc))})"
-            ) from None
+            )
+        if failure is not None:
+            # Raised outside the except block: requests' exception (its message holds the
+            # URL, and so the token) must not ride along as __context__ for error trackers.
+            raise failure
         elapsed_ms = (time.perf_counter() - started) * 1000
         log.debug("%s answered %d in %.1f ms", method, response.status_code, elapsed_ms)
         return _result(method, response)

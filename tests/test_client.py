@@ -50,6 +50,9 @@ def assert_clean_exception(exc: BaseException) -> None:
     assert_clean(str(exc))
     assert_clean(repr(exc))
     assert_clean("".join(traceback.format_exception(exc)))
+    # Error trackers walk the chain even when it is suppressed from tracebacks.
+    chained = exc.__cause__ or exc.__context__
+    assert chained is None or (assert_clean_exception(chained) is None)
 
 
 @pytest.fixture(autouse=True)
