@@ -11,18 +11,16 @@ import logging
 import threading
 from collections import Counter
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from flask import Flask, current_app
 
+from .client import Bot
 from .config import DEFAULTS, Settings
 from .dedupe import Claim, DedupeStore, MemoryStore
 from .dispatch import HandlerTable, Router
 from .external.hooks import ExternalLinks
 from .views import make_webhook_blueprint
-
-if TYPE_CHECKING:
-    from .client import Bot
 
 logger = logging.getLogger("flask_tgwebhook")
 
@@ -65,8 +63,6 @@ class TelegramState:
                 "No bot token: set TELEGRAM_BOT_TOKEN in the app's config or the environment "
                 "to call the Bot API."
             )
-        from .client import Bot  # imported late: apps that never call the API skip requests
-
         return Bot(settings.token, api_url=settings.api_url, timeout=settings.timeout)
 
     def bot_username(self) -> str | None:
