@@ -9,7 +9,7 @@ sys.path.insert(0, os.path.abspath(".."))
 
 project = "flask_tgwebhook"
 author = "flask_tgwebhook developers"
-copyright = "2026, flask_tgwebhook developers"  # noqa: A001
+copyright = "2026, flask_tgwebhook developers"
 release = "0.1.0.dev0"
 
 extensions = ["sphinx.ext.autodoc"]
