@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+import itertools
 import logging
 import time
 from collections.abc import Iterator
@@ -40,7 +41,17 @@ DEFAULT_UPDATES = (
     "the default (every type except chat_member, message_reaction, message_reaction_count)"
 )
 
-tg_cli = AppGroup("tg", help="Manage the Telegram bot: its webhook, certificates and handlers.")
+_DIR = click.Path(file_okay=False, path_type=Path)
+_FILE = click.Path(dir_okay=False, path_type=Path)
+_CERT = click.Path(exists=True, dir_okay=False, path_type=Path)
+_SECONDS = click.IntRange(min=1)
+_DROP_HELP = "Drop the updates waiting at Telegram."
+
+tg_cli = AppGroup(
+    "tg",
+    help="Manage the Telegram bot: its webhook, certificates and handlers.",
+    context_settings={"show_default": True},
+)
 
 
 class _EchoHandler(logging.Handler):
@@ -97,15 +108,22 @@ def _telegram(state: TelegramState) -> Iterator[tuple[Bot, logging.Logger]]:
         bot.close()
 
 
-def _date(epoch: Any, now: float | None = None) -> str:
+_UNITS = (("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1))
+
+
+def _date(epoch: int, now: float) -> str:
     """``2024-05-01 12:00:00 UTC (3 minutes ago)`` from a Unix time."""
-    when = dt.datetime.fromtimestamp(int(epoch), dt.UTC)
-    ago = int((time.time() if now is None else now) - int(epoch))
-    for unit, seconds in (("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1)):
-        if ago >= seconds or unit == "second":
-            count = max(ago, 0) // seconds
-            return f"{when:%Y-%m-%d %H:%M:%S} UTC ({count} {unit}{'s' * (count != 1)} ago)"
-    raise AssertionError("unreachable")  # pragma: no cover
+    ago = max(int(now - epoch), 0)
+    unit, size = next((unit, size) for unit, size in _UNITS if ago >= size or size == 1)
+    count = ago // size
+    when = dt.datetime.fromtimestamp(epoch, dt.UTC)
+    return f"{when:%Y-%m-%d %H:%M:%S} UTC ({count} {unit}{'s' * (count != 1)} ago)"
+
+
+def _echo_rows(rows: list[tuple[str, str]]) -> None:
+    width = max(len(label) for label, _ in rows) + 2
+    for label, value in rows:
+        click.echo(f"{label + ':':<{width}}{value}")
 
 
 def _host(url: str) -> str:
@@ -114,29 +132,16 @@ def _host(url: str) -> str:
 
 @tg_cli.command("set-webhook")
 @click.option("--url", help="The public https URL. Default: TELEGRAM_WEBHOOK_URL or the platform.")
+@click.option("--certificate", type=_CERT, help="A self-signed certificate (PEM) to upload.")
 @click.option(
-    "--certificate",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="A self-signed certificate (PEM) to upload, so Telegram trusts it.",
+    "--self-signed", is_flag=True, help="Make a certificate for the URL's host, upload it."
 )
-@click.option(
-    "--self-signed", is_flag=True, help="Make a certificate for the URL's host and upload it."
-)
-@click.option(
-    "--out-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("."),
-    show_default=True,
-    help="Where --self-signed writes cert.pem and key.pem.",
-)
+@click.option("--out-dir", type=_DIR, default=".", help="Where --self-signed writes its files.")
 @click.option("--force", is_flag=True, help="Let --self-signed replace existing files.")
-@click.option("--drop-pending-updates", is_flag=True, help="Drop the updates waiting at Telegram.")
+@click.option("--drop-pending-updates", is_flag=True, help=_DROP_HELP)
 @click.option("--max-connections", type=click.IntRange(1, 100), help="Parallel deliveries, 1-100.")
 @click.option("--ip-address", help="Deliver to this IP instead of the one DNS gives.")
-@click.option(
-    "--allowed-updates",
-    help="Comma-separated update types. Default: the types that have handlers.",
-)
+@click.option("--allowed-updates", help="Comma-separated types. Default: those with handlers.")
 def set_webhook_command(
     url: str | None,
     certificate: Path | None,
@@ -175,9 +180,7 @@ def set_webhook_command(
         )
     if certificate is not None:
         _check_upload(certificate, _host(url))
-    wanted = _parse_updates(allowed_updates) if allowed_updates is not None else None
-    if wanted is None:
-        wanted = state.ext.allowed_updates
+    wanted = state.ext.allowed_updates if allowed_updates is None else _split(allowed_updates)
     with _telegram(state) as (bot, log):
         ensure_webhook(
             bot,
@@ -194,7 +197,7 @@ def set_webhook_command(
     click.echo(f"Allowed updates: {', '.join(wanted) or DEFAULT_UPDATES}")
 
 
-def _parse_updates(text: str) -> list[str]:
+def _split(text: str) -> list[str]:
     types = [part.strip() for part in text.split(",") if part.strip()]
     for name in types:
         if name not in UPDATE_TYPES:
@@ -223,8 +226,8 @@ def _write_pair(host: str, cert: Path, key: Path, days: int, key_size: int, forc
         pair = generate_self_signed_cert(host, days=days, key_size=key_size)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--host") from None
-    cert.parent.mkdir(parents=True, exist_ok=True)
-    key.parent.mkdir(parents=True, exist_ok=True)
+    for path in (cert, key):
+        path.parent.mkdir(parents=True, exist_ok=True)
     try:
         pair.write(cert, key, overwrite=force)
     except FileExistsError as exc:
@@ -236,7 +239,7 @@ def _write_pair(host: str, cert: Path, key: Path, days: int, key_size: int, forc
 
 
 @tg_cli.command("delete-webhook")
-@click.option("--drop-pending-updates", is_flag=True, help="Drop the updates waiting at Telegram.")
+@click.option("--drop-pending-updates", is_flag=True, help=_DROP_HELP)
 def delete_webhook_command(drop_pending_updates: bool) -> None:
     """Stop webhook delivery (updates then wait for getUpdates)."""
     with _telegram(_state()) as (bot, _):
@@ -251,16 +254,8 @@ def delete_webhook_command(drop_pending_updates: bool) -> None:
 
 
 @tg_cli.command("webhook-info")
-@click.option(
-    "--check", is_flag=True, help="Exit 1 if no webhook is set or delivery failed lately."
-)
-@click.option(
-    "--within",
-    type=click.IntRange(min=1),
-    default=600,
-    show_default=True,
-    help="With --check: how many seconds back a delivery error counts.",
-)
+@click.option("--check", is_flag=True, help="Exit 1 if no webhook or a recent delivery error.")
+@click.option("--within", type=_SECONDS, default=600, help="Seconds an error counts as recent.")
 def webhook_info_command(check: bool, within: int) -> None:
     """Show what Telegram reports about the webhook."""
     with _telegram(_state()) as (bot, _):
@@ -282,8 +277,7 @@ def webhook_info_command(check: bool, within: int) -> None:
         rows.append(("Last error", "none"))
     if info.get("last_synchronization_error_date"):
         rows.append(("Last sync error", _date(info["last_synchronization_error_date"], now)))
-    for label, value in rows:
-        click.echo(f"{label + ':':<20}{value}")
+    _echo_rows(rows)
     if not check:
         return
     if not info.get("url"):
@@ -295,22 +289,11 @@ def webhook_info_command(check: bool, within: int) -> None:
 
 @tg_cli.command("gen-cert")
 @click.option("--host", help="Host name or IP the certificate is for. Default: the webhook URL's.")
-@click.option("--days", type=click.IntRange(min=1), default=365, show_default=True)
-@click.option(
-    "--key-size", type=click.Choice(["2048", "3072", "4096"]), default="2048", show_default=True
-)
-@click.option(
-    "--out-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("."),
-    show_default=True,
-)
-@click.option(
-    "--cert", type=click.Path(dir_okay=False, path_type=Path), help="Default: OUT_DIR/cert.pem"
-)
-@click.option(
-    "--key", type=click.Path(dir_okay=False, path_type=Path), help="Default: OUT_DIR/key.pem"
-)
+@click.option("--days", type=click.IntRange(min=1), default=365)
+@click.option("--key-size", type=click.Choice(["2048", "3072", "4096"]), default="2048")
+@click.option("--out-dir", type=_DIR, default=".", help="Where cert.pem and key.pem go.")
+@click.option("--cert", type=_FILE, help="Default: OUT_DIR/cert.pem")
+@click.option("--key", type=_FILE, help="Default: OUT_DIR/key.pem")
 @click.option("--force", is_flag=True, help="Replace existing files.")
 def gen_cert_command(
     host: str | None,
@@ -337,14 +320,12 @@ def gen_cert_command(
 def handlers_command() -> None:
     """List every handler with its update type, filters and module, and allowed_updates."""
     ext = _state().ext
-    by_type: dict[str, list[Any]] = {}
-    for router in ext.iter_routers():
-        for update_type, handlers in router.handlers.items():
-            by_type.setdefault(update_type, []).extend(handlers)
     order = {name: i for i, name in enumerate(UPDATE_TYPES)}
-    for update_type in sorted(by_type, key=lambda t: (order.get(t, len(order)), t)):
+    # A stable sort keeps dispatch order (first match wins) within each update type.
+    handlers = sorted(ext.iter_handlers(), key=lambda h: order.get(h.update_type, len(order)))
+    for update_type, group in itertools.groupby(handlers, key=lambda h: h.update_type):
         click.echo(update_type)
-        for handler in by_type[update_type]:
+        for handler in group:
             filters = repr(handler.filter) if handler.filter is not None else "any"
             click.echo(f"  {handler.name}  filters: {filters}  router: {handler.router.name}")
     errors = [(r, cls, fn) for r in ext.iter_routers() for cls, fn in r.error_handlers.items()]
@@ -353,7 +334,7 @@ def handlers_command() -> None:
         for router, cls, fn in errors:
             name = f"{getattr(fn, '__module__', '?')}:{getattr(fn, '__qualname__', fn)}"
             click.echo(f"  {cls.__name__}  {name}  router: {router.name}")
-    if not by_type:
+    if not handlers:
         click.echo("No handlers are registered.")
     click.echo(f"allowed_updates: {', '.join(ext.allowed_updates) or DEFAULT_UPDATES}")
 
@@ -363,21 +344,23 @@ def me_command() -> None:
     """Show who the bot is (getMe)."""
     with _telegram(_state()) as (bot, _):
         me: dict[str, Any] = bot.call("getMe")
-    name = " ".join(filter(None, (me.get("first_name"), me.get("last_name"))))
-    click.echo(f"{'Bot id:':<30}{me.get('id')}")
-    click.echo(f"{'Username:':<30}@{me.get('username')}")
-    click.echo(f"{'Name:':<30}{name}")
-    for field, value in me.items():
-        if isinstance(value, bool) and field != "is_bot":
-            click.echo(
-                f"{field.replace('_', ' ').capitalize() + ':':<30}{'yes' if value else 'no'}"
-            )
+    rows = [
+        ("Bot id", str(me.get("id"))),
+        ("Username", f"@{me.get('username')}"),
+        ("Name", " ".join(filter(None, (me.get("first_name"), me.get("last_name"))))),
+    ]
+    rows += [
+        (field.replace("_", " ").capitalize(), "yes" if value else "no")
+        for field, value in me.items()
+        if isinstance(value, bool) and field != "is_bot"
+    ]
+    _echo_rows(rows)
 
 
 @tg_cli.command("poll")
 @click.option("--yes", "-y", is_flag=True, help="Remove a webhook without asking.")
-@click.option("--timeout", type=click.IntRange(0, 50), default=30, show_default=True)
-@click.option("--limit", type=click.IntRange(1, 100), default=100, show_default=True)
+@click.option("--timeout", type=click.IntRange(0, 50), default=30)
+@click.option("--limit", type=click.IntRange(1, 100), default=100)
 @click.option("--max-updates", type=click.IntRange(min=1), help="Stop after this many updates.")
 @click.option("--once", is_flag=True, help="Stop after one getUpdates round.")
 def poll_command(yes: bool, timeout: int, limit: int, max_updates: int | None, once: bool) -> None:
@@ -406,4 +389,4 @@ def poll_command(yes: bool, timeout: int, limit: int, max_updates: int | None, o
             once=once,
             logger=log,
         )
-    click.echo(f"Handled {count} updates.")
+    click.echo(f"Handled {count} update{'s' * (count != 1)}.")

@@ -184,19 +184,19 @@ def differences(
     found: list[str] = []
     current = info.get("url") or ""
     if current != url:
-        found.append(f"the URL is {current or 'not set'}")
+        found.append(f"the URL was {current or 'not set'}")
     if certificate and not info.get("has_custom_certificate"):
-        found.append("Telegram has no certificate of ours")
+        found.append("Telegram had no certificate of ours")
     if not certificate and info.get("has_custom_certificate"):
-        found.append("Telegram still has a self-signed certificate")
+        found.append("Telegram had a self-signed certificate")
     if allowed_updates is not None:
         have = set(info.get("allowed_updates") or ())
         if have != set(allowed_updates):
-            found.append(f"allowed_updates is {sorted(have) or 'the default'}")
+            found.append(f"allowed_updates was {sorted(have) or 'the default'}")
     if max_connections is not None and info.get("max_connections") != max_connections:
-        found.append(f"max_connections is {info.get('max_connections')}")
+        found.append(f"max_connections was {info.get('max_connections')}")
     if ip_address is not None and info.get("ip_address") != ip_address:
-        found.append(f"ip_address is {info.get('ip_address')}")
+        found.append(f"ip_address was {info.get('ip_address')}")
     if current == url and "403" in str(info.get("last_error_message") or ""):
         found.append("the last delivery was refused with 403, so the secret token may have changed")
     return found
@@ -263,7 +263,7 @@ def ensure_webhook(
     )
     report.changed = True
     if reasons:
-        log.info("Set the webhook to %s (before, %s).", url, "; ".join(reasons))
+        log.info("Set the webhook to %s (before: %s).", url, "; ".join(reasons))
     else:
         log.info("Set the webhook to %s.", url)
     report.info = bot.call("getWebhookInfo")
