@@ -55,13 +55,19 @@ _MESSAGE_TYPES = ("message", "edited_message", "channel_post", "edited_channel_p
 
 
 def queue_key(update: dict[str, Any]) -> tuple[int, int] | None:
-    """The queue an update waits in; None for types delivered without order (polls, ...)."""
+    """The queue an update waits in: its chat, its user or its poll, as Telegram groups them.
+
+    None for types delivered without order.
+    """
     kind = next((key for key in update if key != "update_id"), None)
     payload = update.get(kind) if kind else None
     if not isinstance(payload, dict):
         return None
     chat = payload.get("chat")
     user = payload.get("from") or payload.get("user")
+    if kind == "poll" or kind == "poll_answer":
+        poll_id = payload.get("id") if kind == "poll" else payload.get("poll_id")
+        return (12, hash(poll_id)) if poll_id is not None else None
     if kind in _USER_QUEUES and isinstance(user, dict) and isinstance(user.get("id"), int):
         return (_USER_QUEUES[kind], user["id"])
     if isinstance(chat, dict) and isinstance(chat.get("id"), int):

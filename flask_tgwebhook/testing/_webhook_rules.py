@@ -141,15 +141,15 @@ def clamp_max_connections(value: Any) -> int:
 def parse_allowed_updates(value: Any) -> frozenset[str] | None:
     """allowed_updates as Telegram reads it; None means "keep the previous setting".
 
-    A JSON list of strings sets them (unknown names are ignored, an empty list means the
-    default); anything that is not such a list is ignored, as Telegram ignores it.
+    A JSON list of strings sets them (case ignored, unknown names skipped, an empty list means
+    the default); anything that is not such a list is ignored, as Telegram ignores it.
     """
     if value is None or value == "":
         return None
     value = parse_json_param(value)
     if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
         return None
-    chosen = frozenset(value) & frozenset(UPDATE_TYPES)
+    chosen = frozenset(item.lower() for item in value) & frozenset(UPDATE_TYPES)
     return chosen or DEFAULT_ALLOWED_UPDATES
 
 

@@ -157,15 +157,14 @@ class WebhookSide:
             "has_custom_certificate": bool(config and config.certificate is not None),
             "pending_update_count": scheduler.pending_count(),
         }
-        if config is not None:
-            address = config.ip_address or host_address(config.parsed.host)
-            if address:
-                info["ip_address"] = address
         if scheduler.last_error_date:
             info["last_error_date"] = scheduler.last_error_date
             info["last_error_message"] = scheduler.last_error_message
         if config is not None:
             info["max_connections"] = config.max_connections
+            # Telegram shows the address it resolved; the emulator does no DNS lookups.
+            address = config.ip_address or host_address(config.parsed.host)
+            info["ip_address"] = address or "<unknown>"
         if allowed != DEFAULT_ALLOWED_UPDATES:
             info["allowed_updates"] = [kind for kind in UPDATE_TYPES if kind in allowed]
         return info
