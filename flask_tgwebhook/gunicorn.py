@@ -154,7 +154,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(levelname)s\t%(message)s"))
     handler.addFilter(RedactingFilter())
-    log = logging.getLogger("flask_tgwebhook.startup")
+    # The package's root logger, so the client's lines (a flood-control wait) come along.
+    log = logging.getLogger("flask_tgwebhook")
     log.addHandler(handler)
     log.setLevel(logging.INFO)
     log.propagate = False
@@ -168,7 +169,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_CONFIG
     try:
         with app.app_context():
-            setup_webhook(app, logger=log)
+            setup_webhook(app, logger=logging.getLogger("flask_tgwebhook.startup"))
     except RuntimeError as exc:
         log.error("%s", exc)
         return EXIT_CONFIG

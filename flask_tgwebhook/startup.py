@@ -93,7 +93,7 @@ def validate_webhook_url(url: str, *, token: str | None = None) -> str:
             f"Telegram delivers webhooks only to ports 443, 80, 88 and 8443, not {port}. "
             "Listen on one of those (or put a proxy there) and change the URL."
         )
-    if token and token in url:
+    if token and token.partition(":")[2] in url:  # the secret part is what must not leak
         raise WebhookURLError(
             "The webhook URL contains the bot token; use a path without it (the default "
             "TELEGRAM_WEBHOOK_PATH is fine) and let the secret token authenticate Telegram."
@@ -310,11 +310,17 @@ def setup_webhook(
         )
     settings, config = state.settings, app.config
     url = public_webhook_url(config, env)
+    enabled = bot_enabled(config, env)
     if not settings.token:
+        if not enabled:
+            log.warning("%s is off and there is no token: nothing to do.", ENABLED_KEY)
+            return WebhookReport(url=None)
         raise RuntimeError(
             "No bot token to set the webhook with: set TELEGRAM_BOT_TOKEN in the environment "
             f"or the app's config, or turn the bot off with {ENABLED_KEY}=false."
         )
+    # Every configuration problem is found before the first call to Telegram.
+    wanted = _wanted_webhook(config, env, url, settings.token) if enabled else {}
     # A throwaway client: this runs in a server's master process, and a pooled
     # connection made here must not be inherited by the forked workers.
     bot = Bot(
@@ -325,39 +331,48 @@ def setup_webhook(
         server_error_retries=3,
     )
     try:
-        if not bot_enabled(config, env):
+        if not enabled:
             return _disable(bot, url, log)
-        if not url:
-            raise RuntimeError(
-                "No public URL for the webhook: set TELEGRAM_WEBHOOK_URL to the https address "
-                "Telegram should call, or TELEGRAM_PUBLIC_HOST to this app's public host name "
-                f"(Railway, Render and Fly set theirs automatically), or {ENABLED_KEY}=false."
-            )
-        try:
-            validate_webhook_url(url, token=settings.token)
-        except WebhookURLError as exc:
-            raise RuntimeError(f"TELEGRAM_WEBHOOK_URL: {exc}") from None
-        certificate = _setting(config, env, "TELEGRAM_WEBHOOK_CERTIFICATE") or None
-        if certificate is not None and not Path(certificate).is_file():
-            raise RuntimeError(
-                f"TELEGRAM_WEBHOOK_CERTIFICATE is {certificate!r}, which is not a file; give "
-                "the path of the PEM certificate to upload (`flask tg gen-cert` makes one)."
-            )
         log.info("Webhook URL: %s", url)
         return ensure_webhook(
             bot,
-            url,
+            str(url),
             secret_token=settings.webhook_secret,
-            certificate=certificate,
             allowed_updates=state.ext.allowed_updates,
-            max_connections=_number(config, env, "TELEGRAM_WEBHOOK_MAX_CONNECTIONS"),
-            ip_address=_setting(config, env, "TELEGRAM_WEBHOOK_IP_ADDRESS") or None,
-            drop_pending_updates=_flag(config, env, "TELEGRAM_DROP_PENDING_UPDATES", False),
             force=force,
             logger=log,
+            **wanted,
         )
     finally:
         bot.close()
+
+
+def _wanted_webhook(
+    config: Mapping[str, Any], env: Mapping[str, str], url: str | None, token: str
+) -> dict[str, Any]:
+    """setWebhook's optional parameters from the config; RuntimeError saying the fix."""
+    if not url:
+        raise RuntimeError(
+            "No public URL for the webhook: set TELEGRAM_WEBHOOK_URL to the https address "
+            "Telegram should call, or TELEGRAM_PUBLIC_HOST to this app's public host name "
+            f"(Railway, Render and Fly set theirs automatically), or {ENABLED_KEY}=false."
+        )
+    try:
+        validate_webhook_url(url, token=token)
+    except WebhookURLError as exc:
+        raise RuntimeError(f"TELEGRAM_WEBHOOK_URL: {exc}") from None
+    certificate = _setting(config, env, "TELEGRAM_WEBHOOK_CERTIFICATE") or None
+    if certificate is not None and not Path(certificate).is_file():
+        raise RuntimeError(
+            f"TELEGRAM_WEBHOOK_CERTIFICATE is {certificate!r}, which is not a file; give "
+            "the path of the PEM certificate to upload (`flask tg gen-cert` makes one)."
+        )
+    return {
+        "certificate": certificate,
+        "max_connections": _number(config, env, "TELEGRAM_WEBHOOK_MAX_CONNECTIONS"),
+        "ip_address": _setting(config, env, "TELEGRAM_WEBHOOK_IP_ADDRESS") or None,
+        "drop_pending_updates": _flag(config, env, "TELEGRAM_DROP_PENDING_UPDATES", False),
+    }
 
 
 def _disable(bot: Bot, url: str | None, log: logging.Logger) -> WebhookReport:

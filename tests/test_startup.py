@@ -358,3 +358,20 @@ def test_ensure_logs_telegrams_last_error(
     assert report.pending_update_count == 0  # max_attempts=1: dropped after one failure
     stamp = report.last_error_date.strftime("%Y-%m-%d %H:%M:%S UTC")
     assert f"Telegram's last delivery error, at {stamp}: {message}" in caplog.text
+
+
+def test_disabled_bot_without_a_token_does_nothing(caplog: pytest.LogCaptureFixture) -> None:
+    app = Flask("no_token")
+    app.config.update(TELEGRAM_BOT_ENABLED=False, TELEGRAM_WEBHOOK_SECRET="staging-secret")
+    TelegramWebhook(app)
+    report = setup_webhook(app, environ={})
+    assert not report.changed and report.url is None
+    assert "TELEGRAM_BOT_ENABLED is off and there is no token" in caplog.text
+
+
+def test_setup_webhook_without_a_token_says_the_fix() -> None:
+    app = Flask("no_token")
+    app.config.update(TELEGRAM_WEBHOOK_SECRET="s", TELEGRAM_WEBHOOK_URL=URL)
+    TelegramWebhook(app)
+    with pytest.raises(RuntimeError, match="set TELEGRAM_BOT_TOKEN"):
+        setup_webhook(app, environ={})
