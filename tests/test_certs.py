@@ -228,9 +228,7 @@ def test_check_key_file_that_is_not_a_key(ip_cert: SelfSignedCert, tmp_path: Pat
 
 
 def test_check_der_certificate(ip_cert: SelfSignedCert, tmp_path: Path) -> None:
-    der = x509.load_pem_x509_certificate(ip_cert.cert_pem).public_bytes(
-        serialization.Encoding.DER
-    )
+    der = x509.load_pem_x509_certificate(ip_cert.cert_pem).public_bytes(serialization.Encoding.DER)
     path = tmp_path / "cert.der"
     path.write_bytes(der)
     assert load_certificate(path).encoding == "DER"
