@@ -184,15 +184,18 @@ def test_server_errors_are_retried_for_reads(run: Any, telegram: FakeTelegram) -
     assert len(telegram.calls_to("getWebhookInfo")) == 3
 
 
-def test_bad_token_shows_only_the_bot_id(run: Any, telegram: FakeTelegram) -> None:
-    for command in (["me"], ["webhook-info"], ["set-webhook", "--url", URL]):
-        telegram.fail("getMe", error_code=401)
-        telegram.fail("getWebhookInfo", error_code=401)
-        result = run(*command)
-        assert result.exit_code == 1
-        assert "does not accept the token of bot 123456" in result.output
-        assert "@BotFather" in result.output
-        telegram.clear()
+@pytest.mark.parametrize("error_code", [401, 404])
+@pytest.mark.parametrize("command", [["me"], ["webhook-info"], ["set-webhook", "--url", URL]])
+def test_bad_token_shows_only_the_bot_id(
+    run: Any, telegram: FakeTelegram, command: list[str], error_code: int
+) -> None:
+    telegram.fail("getMe", error_code=error_code)
+    telegram.fail("getWebhookInfo", error_code=error_code)
+    result = run(*command)
+    assert result.exit_code == 1
+    assert "does not accept the token of bot 123456" in result.output
+    assert f"({error_code} " in result.output and "@BotFather" in result.output
+    assert telegram.calls_to("setWebhook") == []
 
 
 # --- delete-webhook and webhook-info -----------------------------------------------------
