@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import socket
 import ssl
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -26,6 +28,7 @@ from flask_tgwebhook.testing import (
     FakeTelegram,
     make_update,
 )
+from flask_tgwebhook.testing._delivery import RetryPolicy
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 FORM = "application/x-www-form-urlencoded"
@@ -726,3 +729,39 @@ def test_wait_idle_and_pending_count(fast: FakeTelegram) -> None:
         fast.wait_idle(timeout=10)
     assert all(d.ok for d in deliveries)
     assert fast.webhook_info()["pending_update_count"] == 0
+
+
+def test_retry_policy_backs_off_and_honours_retry_after_within_its_cap() -> None:
+    policy = RetryPolicy(max_attempts=None, retry_delay=0.5, max_retry_delay=3.0)
+    assert [policy.delay(n, None) for n in (1, 2, 3, 4, 5)] == [0.0, 1.0, 2.0, 3.0, 3.0]
+    assert policy.delay(1, 2) == 2.0
+    assert policy.delay(1, 60) == 3.0
+
+
+def test_webhook_info_shows_the_address_delivered_to(fast: FakeTelegram) -> None:
+    with hook_app(ok) as hook:
+        set_webhook(fast, url=hook.url, max_connections=3)
+        info = fast.webhook_info()
+    assert info == {
+        "url": hook.url,
+        "has_custom_certificate": False,
+        "pending_update_count": 0,
+        "max_connections": 3,
+        "ip_address": "127.0.0.1",
+    }
+
+
+# -- the "Testing your bot" page ---------------------------------------------------------------
+
+
+def test_the_docs_example_passes() -> None:
+    example = Path(__file__).resolve().parents[1] / "docs" / "examples" / "testing"
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(example)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=example,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "5 passed" in result.stdout
