@@ -199,8 +199,6 @@ def _trust_proxies(app: Flask, count: int) -> None:
 
 
 def _register_cli(app: Flask) -> None:
-    try:
-        from .cli import tg_cli
-    except ImportError:  # the CLI module is optional while it is being built
-        return
+    from .cli import tg_cli  # cli imports this module: import it when an app is set up
+
     app.cli.add_command(tg_cli)
