@@ -116,6 +116,36 @@ def test_other_methods_answer_true_and_are_recorded(telegram: FakeTelegram) -> N
     assert telegram.calls_to("answerCallbackQuery")[0].params == {"callback_query_id": "1"}
 
 
+@pytest.mark.parametrize(
+    ("method", "params", "description"),
+    [
+        ("sendMessage", {"text": "hi"}, "Bad Request: chat_id is empty"),
+        ("sendPhoto", {"chat_id": "", "photo": "x"}, "Bad Request: chat_id is empty"),
+        ("getChat", {}, "Bad Request: chat_id is empty"),
+        ("sendMessage", {"chat_id": 1}, "Bad Request: message text is empty"),
+        ("sendMessage", {"chat_id": 1, "text": "  "}, "Bad Request: message text is empty"),
+        ("sendMessage", {"chat_id": 1, "text": "x" * 4097}, "Bad Request: message is too long"),
+        (
+            "sendPhoto",
+            {"chat_id": 1, "photo": "x", "caption": "x" * 1025},
+            "Bad Request: message caption is too long",
+        ),
+    ],
+)
+def test_common_mistakes_are_refused_like_telegram(
+    telegram: FakeTelegram, method: str, params: dict[str, Any], description: str
+) -> None:
+    response = requests.post(api(telegram, method), json=params, timeout=5)
+    assert response.status_code == 400
+    assert response.json() == {"ok": False, "error_code": 400, "description": description}
+    assert telegram.calls_to(method)[0].params == params
+
+
+def test_longest_text_is_accepted(telegram: FakeTelegram) -> None:
+    params = {"chat_id": 1, "text": "x" * 4096}
+    assert requests.post(api(telegram, "sendMessage"), json=params, timeout=5).status_code == 200
+
+
 def test_wrong_token_is_unauthorized_and_nothing_recorded(telegram: FakeTelegram) -> None:
     response = requests.get(f"{telegram.api_url}/bot123456:wrong/getMe", timeout=5)
     assert response.status_code == 401
@@ -591,6 +621,19 @@ def test_replies_telegram_ignores_are_not_run(fast: FakeTelegram, method: str) -
     assert delivery.reply is None
     assert [c for c in fast.calls if c.source == "webhook_reply"] == []
     assert fast.webhook_info()["url"] == hook.url
+
+
+def test_a_faulty_reply_is_recorded_with_telegrams_answer(fast: FakeTelegram) -> None:
+    with hook_app(lambda _: {"method": "sendMessage", "chat_id": 5}) as hook:
+        set_webhook(fast, url=hook.url)
+        delivery = fast.deliver(make_update(), wait=True)
+    assert delivery.ok  # Telegram does not tell the webhook that its reply failed
+    assert delivery.reply == Call("sendMessage", {"chat_id": 5}, source="webhook_reply")
+    assert delivery.reply_result == {
+        "ok": False,
+        "error_code": 400,
+        "description": "Bad Request: message text is empty",
+    }
 
 
 def test_form_encoded_reply_is_run(fast: FakeTelegram) -> None:

@@ -1,7 +1,8 @@
 """``FakeTelegram``: a local Bot API server that behaves like Telegram, for tests and demos.
 
 It answers ``/bot<token>/<method>`` like api.telegram.org (JSON, query string, urlencoded or
-multipart parameters), records every call, validates setWebhook with Telegram's own words,
+multipart parameters), records every call, refuses the common mistakes (no chat_id, empty
+text) and validates setWebhook with Telegram's own words,
 and delivers updates to the registered webhook as Telegram does: secret header, https checked
 against the uploaded certificate, retries, one update per chat at a time, webhook replies run
 as API calls. It can also be told to fail, answer late or hang up, so a client's error
@@ -23,6 +24,7 @@ from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
+from ._checks import check_params
 from ._delivery import Attempt, Delivery, RetryPolicy
 from ._http import (
     Call,
@@ -380,6 +382,9 @@ class FakeTelegram:
         failure = self._take_fault("fail", name)
         if failure is not None:
             return error_response(failure.error_code, failure.description, failure.parameters)
+        problem = check_params(name, call.params)
+        if problem is not None:
+            return error_response(400, problem)
         if name in _WEBHOOK_METHODS:
             return self.webhook.set_webhook(name, call)
         if name == "getwebhookinfo":
