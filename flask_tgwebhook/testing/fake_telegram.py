@@ -126,12 +126,12 @@ class FakeTelegram:
         self.bot_user: dict[str, Any] = dict(
             BOT_USER, id=int(token.split(":", 1)[0]), username=username
         )
-        self.results = ResultMaker(self.bot_user)
-        self.policy = RetryPolicy(max_attempts, retry_delay, max_retry_delay, webhook_timeout)
+        self._results = ResultMaker(self.bot_user)
+        self._policy = RetryPolicy(max_attempts, retry_delay, max_retry_delay, webhook_timeout)
         self.allow_loopback = allow_loopback
         self.allow_http = allow_http
         self.set_webhook_interval = set_webhook_interval
-        self.webhook = self._new_webhook_side()
+        self._webhook = self._new_webhook_side()
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
         self._calls: list[Call] = []
@@ -145,7 +145,7 @@ class FakeTelegram:
             allow_loopback=self.allow_loopback,
             allow_http=self.allow_http,
             set_webhook_interval=self.set_webhook_interval,
-            policy=self.policy,
+            policy=self._policy,
             run_reply=self._run_reply,
         )
 
@@ -179,8 +179,8 @@ class FakeTelegram:
             server.server_close()
         if thread is not None:
             thread.join(timeout=5)
-        self.webhook.stop()
-        self.webhook = self._new_webhook_side()  # a restarted emulator starts afresh
+        self._webhook.stop()
+        self._webhook = self._new_webhook_side()  # a restarted emulator starts afresh
 
     def __enter__(self) -> FakeTelegram:
         return self.start()
@@ -312,18 +312,18 @@ class FakeTelegram:
         :raises TimeoutError: when waiting and it is still pending after ``timeout`` seconds.
         :raises RuntimeError: when waiting and no webhook is set.
         """
-        delivery = self.webhook.deliver(update)
+        delivery = self._webhook.deliver(update)
         if wait:
-            self.webhook.wait([delivery], timeout)
+            self._webhook.wait([delivery], timeout)
         return delivery
 
     def deliver_many(
         self, updates: Iterable[dict[str, Any]], *, wait: bool = False, timeout: float = 10.0
     ) -> list[Delivery]:
         """:meth:`deliver` each update in turn; with ``wait``, wait for all of them."""
-        deliveries = [self.webhook.deliver(update) for update in updates]
+        deliveries = [self._webhook.deliver(update) for update in updates]
         if wait:
-            self.webhook.wait(deliveries, timeout)
+            self._webhook.wait(deliveries, timeout)
         return deliveries
 
     def wait_idle(self, timeout: float = 10.0) -> None:
@@ -331,7 +331,7 @@ class FakeTelegram:
 
         :raises TimeoutError: when deliveries are still going on after ``timeout`` seconds.
         """
-        if not self.webhook.scheduler.wait_idle(timeout):
+        if not self._webhook.scheduler.wait_idle(timeout):
             raise TimeoutError(
                 f"Updates were still being delivered after {timeout} s; see webhook_info() "
                 "for the last error, or raise the timeout."
@@ -339,11 +339,11 @@ class FakeTelegram:
 
     def webhook_info(self) -> dict[str, Any]:
         """What ``getWebhookInfo`` answers right now."""
-        return self.webhook.info()
+        return self._webhook.info()
 
     def _run_reply(self, call: Call) -> dict[str, Any]:
         """Run a method a webhook answered with, as Telegram does, and return the answer."""
-        response = self.handle_call(call)
+        response = self._handle_call(call)
         answer: dict[str, Any] = json.loads(response.get_data())
         return answer
 
@@ -367,9 +367,9 @@ class FakeTelegram:
             params, files = read_params(request)
         except ValueError as exc:
             return error_response(400, f"Bad Request: {exc}")
-        return self.handle_call(Call(match["method"], params, files), request.environ)
+        return self._handle_call(Call(match["method"], params, files), request.environ)
 
-    def handle_call(self, call: Call, environ: dict[str, Any] | None = None) -> Response:
+    def _handle_call(self, call: Call, environ: dict[str, Any] | None = None) -> Response:
         """Record ``call``, apply any injected fault, and answer it."""
         name = call.method.lower()
         self._record(call)
@@ -386,9 +386,9 @@ class FakeTelegram:
         if problem is not None:
             return error_response(400, problem)
         if name in _WEBHOOK_METHODS:
-            return self.webhook.set_webhook(name, call)
+            return self._webhook.set_webhook(name, call)
         if name == "getwebhookinfo":
-            return ok_response(self.webhook.info())
+            return ok_response(self._webhook.info())
         if name == "getupdates":
-            return self.webhook.get_updates(call.params)
-        return ok_response(self.results.result(name, call.params))
+            return self._webhook.get_updates(call.params)
+        return ok_response(self._results.result(name, call.params))
