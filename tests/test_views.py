@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import logging
 import threading
 import time
@@ -354,3 +355,32 @@ def test_token_never_in_logs_responses_or_url_rules(
     ]:
         assert secret_part not in text
         assert SECRET not in text
+
+
+@pytest.mark.parametrize("length", ["abc", "-5", "0"])
+def test_malformed_content_length_is_400(
+    seen: list[Update], client: FlaskClient, length: str
+) -> None:
+    response = client.post(
+        "/telegram/webhook",
+        data=b'{"update_id": 1, "message": {"text": "x"}}',
+        headers={
+            "X-Telegram-Bot-Api-Secret-Token": SECRET,
+            "Content-Type": "application/json",
+            "Content-Length": length,
+        },
+    )
+    assert response.status_code == 400
+    assert seen == []
+
+
+def test_chunked_body_under_the_limit_is_handled(seen: list[Update], client: FlaskClient) -> None:
+    body = json.dumps(make_update(text="chunked")).encode()
+    response = client.post(
+        "/telegram/webhook",
+        input_stream=io.BytesIO(body),
+        headers={"X-Telegram-Bot-Api-Secret-Token": SECRET, "Content-Type": "application/json"},
+        environ_overrides={"wsgi.input_terminated": True},
+    )
+    assert response.status_code == 200
+    assert [u.text for u in seen] == ["chunked"]
