@@ -552,6 +552,48 @@ def test_connection_refused_is_recorded(fast: FakeTelegram) -> None:
     assert fast.webhook_info()["last_error_message"] == "Connection refused"
 
 
+def read_request(connection: socket.socket) -> bytes:
+    """Read one HTTP request with a Content-Length body from a raw socket."""
+    data = b""
+    for _ in range(100):
+        head, sep, body = data.partition(b"\r\n\r\n")
+        if sep:
+            length = next(
+                (
+                    int(line.split(b":", 1)[1])
+                    for line in head.split(b"\r\n")
+                    if line.lower().startswith(b"content-length:")
+                ),
+                0,
+            )
+            if len(body) >= length:
+                break
+        chunk = connection.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def test_webhook_closing_without_an_answer_is_recorded(fast: FakeTelegram) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        listener.settimeout(5)
+
+        def hang_up_three_times() -> None:
+            for _ in range(3):
+                connection, _ = listener.accept()
+                with connection:
+                    read_request(connection)  # all of it, so closing sends FIN, not RST
+
+        thread = threading.Thread(target=hang_up_three_times)
+        thread.start()
+        set_webhook(fast, url=f"http://127.0.0.1:{listener.getsockname()[1]}/hook")
+        delivery = fast.deliver(make_update(), wait=True)
+        thread.join(timeout=5)
+    assert delivery.state == "dropped"
+    assert delivery.attempts[-1] == Attempt(None, "Webhook connection closed")
+
+
 def test_slow_webhook_is_a_read_timeout() -> None:
     release = threading.Event()
 

@@ -10,6 +10,7 @@ is kept in Telegram's words for ``getWebhookInfo``.
 from __future__ import annotations
 
 import contextlib
+import http.client
 import json
 import os
 import ssl
@@ -161,6 +162,8 @@ def describe_failure(exc: requests.RequestException) -> str:
         chain.append(seen)
         seen = seen.__cause__ or seen.__context__ or _first_arg_exception(seen)
     for item in chain:
+        if isinstance(item, http.client.RemoteDisconnected):  # before ConnectionResetError
+            return "Webhook connection closed"
         if isinstance(item, ssl.SSLCertVerificationError):
             return "SSL error {error:0A000086:SSL routines::certificate verify failed}"
         if isinstance(item, ssl.SSLError):
@@ -176,9 +179,7 @@ def describe_failure(exc: requests.RequestException) -> str:
         return "Read timeout expired"
     if "Name or service not known" in text or "getaddrinfo" in text or "resolve" in text:
         return "Failed to resolve host: Name or service not known"
-    if "RemoteDisconnected" in text or "without response" in text:
-        return "Webhook connection closed"
-    return "Connection closed"
+    return "Webhook connection closed"
 
 
 def _first_arg_exception(exc: BaseException) -> BaseException | None:
