@@ -18,7 +18,6 @@ import re
 import threading
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
@@ -26,6 +25,7 @@ from werkzeug.wrappers import Request, Response
 
 from ._checks import check_params
 from ._delivery import Attempt, Delivery, RetryPolicy
+from ._faults import Fault, FaultBook, default_description
 from ._http import (
     Call,
     QuietHandler,
@@ -49,31 +49,6 @@ DEFAULT_TOKEN = "123456:TEST-fake-token-for-flask-tgwebhook"  # noqa: S105
 _TOKEN_SHAPE = re.compile(r"[0-9]+:[A-Za-z0-9_-]+")
 _PATH = re.compile(r"/bot(?P<token>[^/]+)/(?P<method>[A-Za-z0-9_]+)/?")
 _WEBHOOK_METHODS = ("setwebhook", "deletewebhook")
-
-# What Telegram says for each error code when a test does not choose the words.
-_DEFAULT_DESCRIPTIONS = {
-    400: "Bad Request: chat not found",
-    401: "Unauthorized",
-    403: "Forbidden: bot was blocked by the user",
-    404: "Not Found",
-    409: "Conflict: terminated by other getUpdates request; make sure that only one bot "
-    "instance is running",
-    429: "Too Many Requests: retry after {retry_after}",
-    500: "Internal Server Error",
-    502: "Bad Gateway",
-}
-
-
-@dataclass
-class _Fault:
-    kind: str  # "fail", "delay" or "disconnect"
-    method: str  # lower-cased
-    remaining: int | None  # None: until clear()
-    error_code: int = 400
-    description: str = ""
-    parameters: dict[str, Any] | None = None
-    seconds: float = 0.0
-
 
 class FakeTelegram:
     """A Bot API server on 127.0.0.1 (a free port) in a daemon thread.
@@ -135,7 +110,7 @@ class FakeTelegram:
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
         self._calls: list[Call] = []
-        self._faults: list[_Fault] = []
+        self._faults = FaultBook()
         self._stopping = threading.Event()
         self._server: QuietServer | None = None
         self._thread: threading.Thread | None = None
@@ -245,7 +220,7 @@ class FakeTelegram:
         """Forget the recorded calls and any pending fail/delay/disconnect."""
         with self._lock:
             self._calls.clear()
-            self._faults.clear()
+        self._faults.clear()
 
     def _record(self, call: Call) -> None:
         with self._changed:
@@ -270,33 +245,17 @@ class FakeTelegram:
         :param times: how many calls fail; ``None`` for every call until :meth:`clear`.
         """
         if description is None:
-            template = _DEFAULT_DESCRIPTIONS.get(error_code, "Bad Request: error")
-            description = template.format(retry_after=(parameters or {}).get("retry_after", 1))
-        fault = _Fault("fail", method.lower(), times, error_code, description, parameters)
-        self._add_fault(fault)
+            description = default_description(error_code, parameters)
+        fault = Fault("fail", method.lower(), times, error_code, description, parameters)
+        self._faults.add(fault)
 
     def delay(self, method: str, seconds: float, *, times: int | None = 1) -> None:
         """Answer the next ``times`` calls of ``method`` only after ``seconds``."""
-        self._add_fault(_Fault("delay", method.lower(), times, seconds=seconds))
+        self._faults.add(Fault("delay", method.lower(), times, seconds=seconds))
 
     def disconnect(self, method: str, *, times: int | None = 1) -> None:
         """Read and record the next ``times`` calls of ``method``, then hang up unanswered."""
-        self._add_fault(_Fault("disconnect", method.lower(), times))
-
-    def _add_fault(self, fault: _Fault) -> None:
-        with self._lock:
-            self._faults.append(fault)
-
-    def _take_fault(self, kind: str, method: str) -> _Fault | None:
-        with self._lock:
-            for fault in self._faults:
-                if fault.kind == kind and fault.method == method:
-                    if fault.remaining is not None:
-                        fault.remaining -= 1
-                        if fault.remaining <= 0:
-                            self._faults.remove(fault)
-                    return fault
-        return None
+        self._faults.add(Fault("disconnect", method.lower(), times))
 
     # -- the webhook side ------------------------------------------------------------------
 
@@ -374,12 +333,12 @@ class FakeTelegram:
         name = call.method.lower()
         self._record(call)
         logger.debug("The emulator received %s.", call.method)
-        delay = self._take_fault("delay", name)
+        delay = self._faults.take("delay", name)
         if delay is not None:
             self._stopping.wait(delay.seconds)
-        if environ is not None and self._take_fault("disconnect", name) is not None:
+        if environ is not None and self._faults.take("disconnect", name) is not None:
             hang_up(environ)
-        failure = self._take_fault("fail", name)
+        failure = self._faults.take("fail", name)
         if failure is not None:
             return error_response(failure.error_code, failure.description, failure.parameters)
         problem = check_params(name, call.params)
