@@ -345,6 +345,21 @@ def test_public_https_url_is_accepted_by_the_strict_rules(strict: FakeTelegram) 
     }
 
 
+def test_a_changed_webhook_is_set_again(strict: FakeTelegram) -> None:
+    url = "https://example.com/hook"
+    assert set_webhook(strict, url=url).json()["description"] == "Webhook was set"
+    changes: list[dict[str, Any]] = [
+        {"secret_token": "other"},
+        {"secret_token": "other", "max_connections": 5},
+        {"secret_token": "other", "max_connections": 5, "ip_address": "203.0.114.1"},
+        {"secret_token": "other", "max_connections": 5, "drop_pending_updates": True},
+    ]
+    for change in changes:
+        assert set_webhook(strict, url=url, **change).json()["description"] == "Webhook was set"
+    same = {"secret_token": "other", "max_connections": 5}
+    assert set_webhook(strict, url=url, **same).json()["description"] == "Webhook is already set"
+
+
 @pytest.mark.parametrize(("given", "kept"), [(0, 1), (-5, 1), (1000, 100), ("7", 7), ("x", 1)])
 def test_max_connections_is_clamped_not_refused(
     strict: FakeTelegram, given: object, kept: int

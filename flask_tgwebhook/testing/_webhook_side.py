@@ -121,14 +121,13 @@ class WebhookSide:
         new_certificate = "certificate" in call.files or str(
             params.get("certificate") or ""
         ).startswith("attach://")
-        ip_address = str(params.get("ip_address") or "")
         return (
             url == config.url
             and config.certificate is None
             and not new_certificate
             and clamp_max_connections(params.get("max_connections")) == config.max_connections
             and str(params.get("secret_token") or "") == config.secret_token
-            and (not ip_address or ip_address == config.ip_address)
+            and str(params.get("ip_address") or "") == config.ip_address
         )
 
     def _set(self, config: WebhookConfig | None) -> None:
