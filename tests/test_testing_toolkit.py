@@ -15,7 +15,7 @@ from flask import Flask
 from flask_tgwebhook import TelegramWebhook, Update, reply
 from flask_tgwebhook.testing import FakeTelegram, make_update
 from flask_tgwebhook.testing.client import TelegramTestClient
-from flask_tgwebhook.testing.demo import run_offline
+from flask_tgwebhook.testing.demo import run_offline, run_real
 from flask_tgwebhook.testing.live import LiveServer, connect_webhook, telegram_config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -101,3 +101,12 @@ def test_example_app_runs_offline_as_the_readme_says() -> None:
     assert "bot > answerCallbackQuery: 'Noted!'" in result.stdout
     assert "The conversation went through." in result.stdout
     assert result.stderr == ""
+
+
+def test_real_mode_long_polls_the_same_bot(fake_telegram: FakeTelegram) -> None:
+    # No webhook: the emulator keeps updates for getUpdates, like Telegram does.
+    fake_telegram.deliver(make_update(text="first", chat_id=5))
+    fake_telegram.deliver(make_update(text="second", chat_id=5))
+    assert run_real(echo_app, telegram_config(fake_telegram), max_updates=2) == 0
+    assert [c.params["text"] for c in fake_telegram.calls_to("sendMessage")] == ["first", "second"]
+    assert fake_telegram.calls_to("deleteWebhook")

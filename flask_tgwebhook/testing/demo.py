@@ -79,19 +79,25 @@ def run_offline(create_app: AppFactory, conversation: Sequence[Step], out: Any =
     return 0 if ok else 1
 
 
-def run_real(create_app: AppFactory) -> int:
-    """Run the same app against the real Telegram with long polling (Ctrl+C stops)."""
+def run_real(
+    create_app: AppFactory, config: dict[str, Any] | None = None, max_updates: int | None = None
+) -> int:
+    """Run the same app against the real Telegram with long polling (Ctrl+C stops).
+
+    :param config: extra config for the factory (tests point it at the emulator).
+    :param max_updates: stop after this many updates (``None``: until interrupted).
+    """
     from ..polling import poll_updates
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    app = create_app({})
+    app = create_app(config or {})
     state = app.extensions["tgwebhook"]
     bot = state.bot
     me = bot.get_me()
     print(f"Running as @{me['username']} with long polling; press Ctrl+C to stop.")
     bot.delete_webhook()  # getUpdates answers 409 while a webhook is set
     with app.app_context():
-        poll_updates(state.ext, app, bot)
+        poll_updates(state.ext, app, bot, max_updates=max_updates)
     return 0
 
 
