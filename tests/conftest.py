@@ -12,8 +12,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
-from flask_tgwebhook import TelegramWebhook
+from flask_tgwebhook import Bot, TelegramWebhook
 from flask_tgwebhook.config import derive_secret
+from flask_tgwebhook.testing import FakeTelegram
 
 #: A made-up token in the Bot API's shape (never a real bot's).
 TOKEN = "123456:TEST-fake-token-for-flask-tgwebhook"
@@ -62,3 +63,18 @@ def post_update(client: FlaskClient) -> PostUpdate:
         return client.post("/telegram/webhook", headers=headers, **kwargs)
 
     return post
+
+
+@pytest.fixture
+def telegram() -> Iterator[FakeTelegram]:
+    """The emulator for TOKEN, without setWebhook's one-second rate limit and with one
+    delivery attempt, so tests that set webhooks or fail deliveries stay quick."""
+    with FakeTelegram(token=TOKEN, set_webhook_interval=0, max_attempts=1) as telegram:
+        yield telegram
+
+
+@pytest.fixture
+def bot(telegram: FakeTelegram) -> Iterator[Bot]:
+    """A Bot API client for ``telegram``."""
+    with Bot(TOKEN, api_url=telegram.api_url, timeout=(2.0, 5.0)) as bot:
+        yield bot

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import socket
 import stat
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,12 +21,6 @@ from flask_tgwebhook.testing import FakeTelegram, make_update
 TOKEN = "123456:TEST-fake-token-for-flask-tgwebhook"
 SECRET_PART = TOKEN.split(":", 1)[1]
 URL = "https://127.0.0.1:8443/telegram/webhook"
-
-
-@pytest.fixture
-def telegram() -> Iterator[FakeTelegram]:
-    with FakeTelegram(token=TOKEN, set_webhook_interval=0, max_attempts=1) as telegram:
-        yield telegram
 
 
 @pytest.fixture

@@ -67,18 +67,6 @@ def no_token_in_logs(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
             assert_clean(logging.Formatter().formatException(record.exc_info))
 
 
-@pytest.fixture
-def telegram() -> Iterator[FakeTelegram]:
-    with FakeTelegram(token=TOKEN) as telegram:
-        yield telegram
-
-
-@pytest.fixture
-def bot(telegram: FakeTelegram) -> Iterator[Bot]:
-    with Bot(TOKEN, api_url=telegram.api_url, timeout=(2.0, 5.0)) as bot:
-        yield bot
-
-
 # -- plain calls ------------------------------------------------------------------------
 
 

@@ -713,18 +713,6 @@ def test_real_http_post_reaches_the_handler_byte_for_byte(
 # --- sending links, and the payment example ------------------------------------------------
 
 
-@pytest.fixture
-def telegram() -> Iterator[FakeTelegram]:
-    with FakeTelegram(token=TOKEN) as telegram:
-        yield telegram
-
-
-@pytest.fixture
-def bot(telegram: FakeTelegram) -> Iterator[Bot]:
-    with Bot(TOKEN, api_url=telegram.api_url, timeout=(2.0, 5.0)) as bot:
-        yield bot
-
-
 def test_send_external_link_turns_previews_off(bot: Bot, telegram: FakeTelegram) -> None:
     url = "https://bot.example.com/telegram/external/abc.def"
     message = send_external_link(bot, 42, "Your link:", url, disable_notification=True)

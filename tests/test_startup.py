@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -26,18 +25,6 @@ from flask_tgwebhook.testing import FakeTelegram, make_update
 
 TOKEN = "123456:TEST-fake-token-for-flask-tgwebhook"
 URL = "https://bot.example.com/telegram/webhook"
-
-
-@pytest.fixture
-def telegram() -> Iterator[FakeTelegram]:
-    with FakeTelegram(token=TOKEN, set_webhook_interval=0, max_attempts=1) as telegram:
-        yield telegram
-
-
-@pytest.fixture
-def bot(telegram: FakeTelegram) -> Iterator[Bot]:
-    with Bot(TOKEN, api_url=telegram.api_url) as bot:
-        yield bot
 
 
 def methods(telegram: FakeTelegram) -> list[str]:
