@@ -52,7 +52,8 @@ def assert_clean_exception(exc: BaseException) -> None:
     assert_clean("".join(traceback.format_exception(exc)))
     # Error trackers walk the chain even when it is suppressed from tracebacks.
     chained = exc.__cause__ or exc.__context__
-    assert chained is None or (assert_clean_exception(chained) is None)
+    if chained is not None:
+        assert_clean_exception(chained)
 
 
 @pytest.fixture(autouse=True)
