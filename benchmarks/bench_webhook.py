@@ -53,9 +53,12 @@ def wsgi_poster(app: Flask, path: str, headers: dict[str, str]) -> Callable[[byt
         **{"HTTP_" + k.upper().replace("-", "_"): v for k, v in headers.items()},
     }
 
-    def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> None:
+    def start_response(
+        status: str, headers: list[tuple[str, str]], exc_info: Any = None
+    ) -> Callable[[bytes], object]:
         if not status.startswith("200"):
             raise AssertionError(f"{path} answered {status}")
+        return lambda data: None
 
     def post(body: bytes) -> None:
         environ = {**base, "wsgi.input": io.BytesIO(body), "CONTENT_LENGTH": str(len(body))}

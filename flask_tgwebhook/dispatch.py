@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable, Iterator
-from typing import Any, TypeVar, overload
+from typing import Any, TypeVar, cast, overload
 
 from .filters import Filter, Predicate, build_filter
 from .update import UPDATE_TYPES, Update
@@ -19,6 +19,9 @@ HandlerFn = Callable[[Update], Any]
 ErrorHandlerFn = Callable[[BaseException, Update], Any]
 H = TypeVar("H", bound=HandlerFn)
 E = TypeVar("E", bound=ErrorHandlerFn)
+X = TypeVar("X", bound=BaseException)
+T = TypeVar("T", bound=Callable[..., Any])
+R = TypeVar("R")
 
 
 class _Unhandled:
@@ -67,7 +70,7 @@ class Failure:
         self.value = value
 
 
-def setupmethod(method: Callable[..., Any]) -> Callable[..., Any]:
+def setupmethod(method: T) -> T:
     """Refuse registration once updates are being handled (Flask's ``setupmethod``)."""
 
     @functools.wraps(method)
@@ -80,7 +83,7 @@ def setupmethod(method: Callable[..., Any]) -> Callable[..., Any]:
             )
         return method(self, *args, **kwargs)
 
-    return wrapper
+    return cast(T, wrapper)
 
 
 class Observer:
@@ -106,11 +109,17 @@ class BoundObserver:
         self.router = router
         self.update_type = update_type
 
+    # A Filter is callable with an update too, so it must be matched before the bare form.
+    @overload
+    def __call__(
+        self, first: Filter, /, *filters: Predicate, **keywords: Any
+    ) -> Callable[[H], H]: ...
     @overload
     def __call__(self, fn: H, /) -> H: ...
     @overload
     def __call__(self, *filters: Predicate, **keywords: Any) -> Callable[[H], H]: ...
-    def __call__(self, *filters: Any, **keywords: Any) -> Any:
+    # mypy cannot match signature 1's positional-only parameter to *filters; it does accept it.
+    def __call__(self, *filters: Any, **keywords: Any) -> Any:  # type: ignore[misc]
         # Bare form: a lone plain function (not a Filter) with no keywords is the handler.
         if len(filters) == 1 and not keywords and _is_bare_handler(filters[0]):
             self.router.add_handler(self.update_type, filters[0])
@@ -203,10 +212,13 @@ class Router:
             raise TypeError(f"A handler must be callable with the update, got {fn!r}.")
         self.handlers.setdefault(update_type, []).append(Handler(update_type, fn, combined, self))
 
+    # The class form comes first: an exception class is callable too.
+    @overload
+    def errorhandler(
+        self, exc_class: type[X], /
+    ) -> Callable[[Callable[[X, Update], R]], Callable[[X, Update], R]]: ...
     @overload
     def errorhandler(self, exc_class: E, /) -> E: ...
-    @overload
-    def errorhandler(self, exc_class: type[BaseException], /) -> Callable[[E], E]: ...
     def errorhandler(self, exc_class: Any, /) -> Any:
         """Register ``fn(exc, update)`` for an exception class raised by this router's handlers.
 
@@ -217,18 +229,21 @@ class Router:
             self.register_error_handler(Exception, exc_class)
             return exc_class
 
-        def decorator(fn: E) -> E:
+        def decorator(fn: Callable[[X, Update], R]) -> Callable[[X, Update], R]:
             self.register_error_handler(exc_class, fn)
             return fn
 
         return decorator
 
     @setupmethod
-    def register_error_handler(self, exc_class: type[BaseException], fn: ErrorHandlerFn) -> None:
+    def register_error_handler(
+        self, exc_class: type[X], fn: Callable[[X, Update], Any]
+    ) -> None:
         """The non-decorator twin of :meth:`errorhandler`."""
         if not (isinstance(exc_class, type) and issubclass(exc_class, BaseException)):
             raise TypeError(f"{exc_class!r} is not an exception class.")
-        self.error_handlers[exc_class] = fn
+        # Only ever called with an instance of exc_class (see run_error_handlers).
+        self.error_handlers[exc_class] = fn  # type: ignore[assignment]
 
     @setupmethod
     def include_router(self, router: Router) -> Router:

@@ -101,4 +101,4 @@ def test_public_base_url() -> None:
 )
 def test_bad_values_say_the_fix(key: str, value: object, message: str) -> None:
     with pytest.raises(RuntimeError, match=re.escape(message)):
-        settings(TELEGRAM_BOT_TOKEN=TOKEN, **{key: value})
+        Settings.from_config({**DEFAULTS, "TELEGRAM_BOT_TOKEN": TOKEN, key: value}, {})

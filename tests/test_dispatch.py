@@ -46,7 +46,9 @@ def test_bare_and_called_decorators_return_the_function() -> None:
 
 def test_positional_filter_objects_and_plain_callables() -> None:
     router = Router()
-    router.message(Command("a"), lambda u: u.user.id == 1)(lambda u: "a by 1")
+    router.message(Command("a"), lambda u: u.user is not None and u.user.id == 1)(
+        lambda u: "a by 1"
+    )
     router.message(Command("a"))(lambda u: "a")
     assert run(router, make_update(text="/a", user_id=1)) == "a by 1"
     assert run(router, make_update(text="/a", user_id=2)) == "a"
@@ -89,7 +91,7 @@ def test_include_router_refuses_twice_and_cycles() -> None:
 
 def test_error_handlers_closest_router_first_then_parents() -> None:
     root, child = Router("root"), Router("child")
-    child.message(commands=["key"])(lambda u: {}["x"])
+    child.message(commands=["key"])(lambda u: {"present": 1}["x"])
     child.message(commands=["zero"])(lambda u: 1 / 0)
     child.errorhandler(KeyError)(lambda e, u: "child handled KeyError")
     root.errorhandler(Exception)(lambda e, u: f"root handled {type(e).__name__}")
@@ -150,7 +152,7 @@ def test_bad_registrations_fail_at_decoration_time() -> None:
     with pytest.raises(TypeError, match="Unknown handler filter"):
         router.message(comands=["typo"])
     with pytest.raises(TypeError, match="not an exception class"):
-        router.register_error_handler(int, lambda e, u: None)  # type: ignore[arg-type]
+        router.register_error_handler(int, lambda e, u: None)  # type: ignore[type-var]
 
 
 def test_registration_is_refused_once_serving_started(

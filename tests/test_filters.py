@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import pytest
 
@@ -22,7 +23,7 @@ from flask_tgwebhook.testing.updates import make_update
 from .conftest import load_update
 
 
-def upd(update_type: str = "message", username: str | None = "mybot", **kw: object) -> Update:
+def upd(update_type: str = "message", username: str | None = "mybot", **kw: Any) -> Update:
     return Update(make_update(update_type, **kw), username)
 
 

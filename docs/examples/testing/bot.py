@@ -20,7 +20,9 @@ def start(update: Update) -> Any:
 
 @tg.message(commands=["report"])
 def report(update: Update) -> None:
-    tg.bot.send_document(chat_id=update.chat_id, document=b"all good", caption="Today's report")
+    tg.bot.send_document(
+        chat_id=update.message.chat.id, document=b"all good", caption="Today's report"
+    )
 
 
 @tg.callback_query(data="ping")
