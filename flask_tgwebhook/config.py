@@ -15,6 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .netguard import IPNetwork, parse_networks
+
 #: Telegram's rule for setWebhook's ``secret_token``.
 SECRET_TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{1,256}")
 TOKEN_RE = re.compile(r"[0-9]+:[A-Za-z0-9_-]+")
@@ -38,7 +40,13 @@ DEFAULTS: dict[str, Any] = {
     "TELEGRAM_CONNECT_TIMEOUT": 5.0,
     "TELEGRAM_READ_TIMEOUT": 30.0,
     "TELEGRAM_TRUSTED_PROXIES": 0,
+    "TELEGRAM_ALLOWED_NETWORKS": None,
+    "TELEGRAM_DEDUPE_URL": None,
+    "TELEGRAM_MAX_RETRIES": 5,
 }
+
+#: Schemes of the Redis URLs ``TELEGRAM_DEDUPE_URL`` accepts (redis-py's).
+DEDUPE_URL_SCHEMES = ("redis", "rediss", "unix")
 
 #: Platforms that publish the app's public host name in the environment, in the order checked.
 PLATFORM_HOST_VARIABLES = (
@@ -86,6 +94,12 @@ class Settings:
     retry_after: int
     timeout: tuple[float, float]
     trusted_proxies: int
+    #: Networks the webhook accepts requests from; ``None``: any address.
+    allowed_networks: tuple[IPNetwork, ...] | None = None
+    #: The shared dedupe store's URL (it may hold a password, so it stays out of ``repr``).
+    dedupe_url: str | None = field(default=None, repr=False)
+    #: With ``on_error == "retry"``: redeliveries asked for per update before it is dropped.
+    max_retries: int = 5
 
     @property
     def bot_id(self) -> int | None:
@@ -131,7 +145,10 @@ class Settings:
                 float(config["TELEGRAM_CONNECT_TIMEOUT"]),
                 float(config["TELEGRAM_READ_TIMEOUT"]),
             ),
-            trusted_proxies=int(config["TELEGRAM_TRUSTED_PROXIES"]),
+            trusted_proxies=_count(config, "TELEGRAM_TRUSTED_PROXIES"),
+            allowed_networks=parse_networks(config.get("TELEGRAM_ALLOWED_NETWORKS")),
+            dedupe_url=_dedupe_url(config, env),
+            max_retries=_count(config, "TELEGRAM_MAX_RETRIES"),
         )
 
 
@@ -171,6 +188,29 @@ def _on_error(config: Mapping[str, Any]) -> str:
             f"(answer 500 so Telegram sends it again), got {policy!r}."
         )
     return policy
+
+
+def _count(config: Mapping[str, Any], key: str) -> int:
+    value = config.get(key, DEFAULTS[key])
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)  # from the environment
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise RuntimeError(f"{key} must be a whole number, 0 or more, got {value!r}.")
+    return value
+
+
+def _dedupe_url(config: Mapping[str, Any], env: Mapping[str, str]) -> str | None:
+    url = config.get("TELEGRAM_DEDUPE_URL") or env.get("TELEGRAM_DEDUPE_URL")
+    if not url:
+        return None
+    scheme, found, _ = str(url).partition("://")
+    if not found or scheme.lower() not in DEDUPE_URL_SCHEMES:
+        # The URL may carry a password: the message never repeats it.
+        raise RuntimeError(
+            "TELEGRAM_DEDUPE_URL must be a Redis URL such as redis://localhost:6379/0 "
+            f"(schemes: {', '.join(DEDUPE_URL_SCHEMES)}); the value set is not one."
+        )
+    return str(url)
 
 
 def _positive_int(config: Mapping[str, Any], key: str) -> int:

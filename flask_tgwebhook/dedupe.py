@@ -26,7 +26,12 @@ class Claim(enum.Enum):
 
 
 class DedupeStore:
-    """Base class: subclasses implement the four storage primitives."""
+    """Base class: subclasses implement the four storage primitives.
+
+    :meth:`add` must be atomic across every worker that shares the store: it is what makes
+    exactly one of two concurrent copies of an update win. :meth:`incr` has a default built
+    on :meth:`get` and :meth:`set`; a store that can count atomically should override it.
+    """
 
     def add(self, key: str, value: str, ttl: float) -> bool:
         """Store ``value`` under ``key`` for ``ttl`` seconds unless the key exists."""
@@ -40,6 +45,17 @@ class DedupeStore:
 
     def delete(self, key: str) -> None:
         raise NotImplementedError
+
+    def incr(self, key: str, ttl: float) -> int:
+        """Add one to the counter under ``key`` (kept ``ttl`` seconds) and return it.
+
+        This default is not atomic; it counts the failures of one update, whose copies never
+        run at the same time (the claim sees to that), so a lost increment cannot happen.
+        """
+        value = self.get(key)
+        count = (int(value) if value and value.isdigit() else 0) + 1
+        self.set(key, str(count), ttl)
+        return count
 
     def claim(self, key: str, lease: float) -> Claim:
         """Take ``key`` for handling, for at most ``lease`` seconds."""
@@ -102,6 +118,14 @@ class MemoryStore(DedupeStore):
     def delete(self, key: str) -> None:
         with self._lock:
             self._entries.pop(key, None)
+
+    def incr(self, key: str, ttl: float) -> int:
+        now = time.monotonic()
+        with self._lock:
+            entry = self._live(key, now)
+            count = (int(entry[0]) if entry and entry[0].isdigit() else 0) + 1
+            self._put(key, str(count), ttl, now)
+            return count
 
     def __len__(self) -> int:
         return len(self._entries)

@@ -46,6 +46,7 @@ class TelegramState:
         self._bot: Bot | None = None
         self._username: str | None = settings.bot_username
         self._lock = threading.Lock()
+        self._failures: MemoryStore | None = None  # failure counts while the store is down
 
     @property
     def bot(self) -> Bot:
@@ -99,13 +100,28 @@ class TelegramState:
         except Exception:
             logger.warning("The dedupe store failed to release an update.", exc_info=True)
 
+    def count_failure(self, key: str) -> int:
+        """Failures of one update so far, this one included (for ``TELEGRAM_MAX_RETRIES``)."""
+        try:
+            return self.store.incr(key, self.settings.dedupe_ttl)
+        except Exception:
+            logger.warning(
+                "The dedupe store failed to count a failure; counting in this process.",
+                exc_info=True,
+            )
+        # Per process, so the cap still holds (times the number of workers) in an outage.
+        if self._failures is None:
+            self._failures = MemoryStore(max_entries=10_000)
+        return self._failures.incr(key, self.settings.dedupe_ttl)
+
 
 class TelegramWebhook(ExternalLinks, Router):
     """Make a Flask app a Telegram bot.
 
     :param app: the app, or ``None`` to call :meth:`init_app` later (app factories).
-    :param store: a dedupe store, or a factory ``(app, settings) -> store``; defaults to one
-        :class:`~flask_tgwebhook.dedupe.MemoryStore` per app.
+    :param store: a dedupe store, or a factory ``(app, settings) -> store``; defaults to a
+        :class:`~flask_tgwebhook.dedupe_redis.RedisStore` when ``TELEGRAM_DEDUPE_URL`` is set,
+        else one :class:`~flask_tgwebhook.dedupe.MemoryStore` per app.
     :param blueprint_name: the name of the webhook Blueprint (endpoint ``<name>.webhook``).
     """
 
@@ -144,6 +160,10 @@ class TelegramWebhook(ExternalLinks, Router):
 
     def _make_store(self, app: Flask, settings: Settings) -> DedupeStore:
         if self._store is None:
+            if settings.dedupe_url:
+                from .dedupe_redis import RedisStore  # redis is an optional extra
+
+                return RedisStore.from_url(settings.dedupe_url)
             return MemoryStore()
         if isinstance(self._store, DedupeStore):
             return self._store

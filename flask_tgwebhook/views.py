@@ -1,7 +1,8 @@
-"""The webhook Blueprint: secret, size, parse, dedupe, dispatch, answer.
+"""The webhook Blueprint: address, secret, content type, size, parse, dedupe, dispatch, answer.
 
 This is the fast path, so it does only that, in that order, and builds nothing nobody asked
-for. Every answer follows DESIGN.md's table "The webhook request".
+for. Every answer follows DESIGN.md's table "The webhook request"; docs/security.rst says
+what each check guarantees.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from flask import Blueprint, Response, request
 from . import signals
 from .dedupe import Claim
 from .dispatch import UNHANDLED, Failure
+from .netguard import NetworkAllowlist
 from .reply import Reply
 from .update import Update
 
@@ -28,6 +30,8 @@ SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 (a header name)
 # The fast path reads the WSGI environ directly: werkzeug's header and stream wrappers cost
 # more than everything else this view does.
 _SECRET_KEY = "HTTP_" + SECRET_HEADER.upper().replace("-", "_")
+#: What Telegram sends; parameters such as ``; charset=utf-8`` are accepted after it.
+JSON_TYPE = "application/json"
 
 
 def make_webhook_blueprint(state: TelegramState, name: str = "tgwebhook") -> Blueprint:
@@ -47,6 +51,13 @@ def _plain(status: int, text: str, headers: dict[str, str] | None = None) -> Res
     return Response(text, status, headers, mimetype="text/plain")
 
 
+def _is_json(content_type: str | None) -> bool:
+    """Whether a Content-Type other than exactly ``application/json`` still means JSON."""
+    if not content_type:
+        return False
+    return content_type.partition(";")[0].strip().lower() == JSON_TYPE
+
+
 class WebhookView:
     """The view function; one per app, holding that app's state."""
 
@@ -56,11 +67,23 @@ class WebhookView:
         secret = settings.webhook_secret
         self.secret: bytes | None = secret.encode() if secret is not None else None
         self.max_body_size = settings.max_body_size
+        networks = settings.allowed_networks
+        self.allowlist = NetworkAllowlist(networks) if networks is not None else None
         self.__name__ = "webhook"
 
     def __call__(self) -> Response:
+        environ = request.environ
+        if self.allowlist is not None and not self.allowlist.allows(environ.get("REMOTE_ADDR")):
+            return self.reject(
+                403, "Forbidden: this address is not in TELEGRAM_ALLOWED_NETWORKS."
+            )
         if self.secret is not None and not self.secret_matches():
             return self.reject(403, "Forbidden: missing or wrong secret token.")
+        content_type = environ.get("CONTENT_TYPE")
+        if content_type != JSON_TYPE and not _is_json(content_type):
+            return self.reject(
+                415, "Unsupported Media Type: send the update as application/json."
+            )
         body = self.read_body()
         if body is None:
             return self.reject(413, "Payload Too Large: the update is over the size limit.")
@@ -181,8 +204,17 @@ class WebhookView:
                 state.app, update=update, exception=failure.error, handled=failure.handled
             )
         if state.settings.on_error == "retry" and not failure.handled:
-            state.release(key)
-            return _plain(500, "The handler failed; Telegram will deliver the update again.")
+            failures = state.count_failure(state.key_prefix + "failures:" + str(update.update_id))
+            if failures <= state.settings.max_retries:
+                state.release(key)
+                return _plain(500, "The handler failed; Telegram will deliver the update again.")
+            # A poison update would otherwise hold back its chat's later updates for a day.
+            logger.error(
+                "Update %d failed %d times; acknowledging it (TELEGRAM_MAX_RETRIES = %d).",
+                update.update_id,
+                failures,
+                state.settings.max_retries,
+            )
         state.finish(key)
         if type(failure.value) is Reply:
             return Response(failure.value.to_json(), 200, mimetype="application/json")
