@@ -131,11 +131,17 @@ class ServerProcess:
 
 
 class RedisServer(ServerProcess):
-    """redis-server on a free port, no persistence, data in a temporary directory."""
+    """redis-server on a free port, no persistence, data in a temporary directory.
 
-    def __init__(self, directory: Path, port: int | None = None) -> None:
+    :param password: asked of clients (``requirepass``) when given.
+    """
+
+    def __init__(
+        self, directory: Path, port: int | None = None, password: str | None = None
+    ) -> None:
         directory.mkdir(parents=True, exist_ok=True)
         port = port or free_port()
+        self.password = password
         command = [
             "redis-server",
             "--bind", HOST,
@@ -145,6 +151,7 @@ class RedisServer(ServerProcess):
             "--appendonly", "no",
             "--protected-mode", "yes",
             "--loglevel", "warning",
+            *(["--requirepass", password] if password else []),
         ]  # fmt: skip
         super().__init__("redis-server", command, directory / "redis.log", port)
         self.directory = directory
@@ -152,20 +159,22 @@ class RedisServer(ServerProcess):
 
     @property
     def url(self) -> str:
-        return f"redis://{HOST}:{self.port}/0"
+        auth = f":{self.password}@" if self.password else ""
+        return f"redis://{auth}{HOST}:{self.port}/0"
 
     def pings(self) -> bool:
+        """Whether it answers (a password-protected one answers PING with NOAUTH)."""
         try:
             with socket.create_connection((HOST, self.port), timeout=0.5) as sock:
                 sock.sendall(b"PING\r\n")
-                return sock.recv(16).startswith(b"+PONG")
+                return sock.recv(64).startswith((b"+PONG", b"-NOAUTH"))
         except OSError:
             return False
 
     def restart(self) -> RedisServer:
         """A new redis-server on the same port (empty: nothing is saved)."""
         self.stop()
-        return RedisServer(self.directory, self.port)
+        return RedisServer(self.directory, self.port, self.password)
 
 
 class Gunicorn(ServerProcess):
