@@ -102,3 +102,39 @@ def test_public_base_url() -> None:
 def test_bad_values_say_the_fix(key: str, value: object, message: str) -> None:
     with pytest.raises(RuntimeError, match=re.escape(message)):
         Settings.from_config({**DEFAULTS, "TELEGRAM_BOT_TOKEN": TOKEN, key: value}, {})
+
+
+def test_new_keys_default_to_off() -> None:
+    s = settings(TELEGRAM_BOT_TOKEN=TOKEN)
+    assert s.allowed_networks is None
+    assert s.dedupe_url is None
+    assert s.max_retries == 5
+
+
+def test_allowed_networks() -> None:
+    s = settings(TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_ALLOWED_NETWORKS=True)
+    assert [str(n) for n in s.allowed_networks or ()] == ["149.154.160.0/20", "91.108.4.0/22"]
+    with pytest.raises(RuntimeError, match="TELEGRAM_ALLOWED_NETWORKS must be"):
+        settings(TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_ALLOWED_NETWORKS="149.154.160.0/33")
+
+
+def test_dedupe_url_from_config_or_environment_never_echoed() -> None:
+    url = "redis://:hunter2@127.0.0.1:6379/0"
+    assert settings(TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_DEDUPE_URL=url).dedupe_url == url
+    assert settings({"TELEGRAM_DEDUPE_URL": url}, TELEGRAM_BOT_TOKEN=TOKEN).dedupe_url == url
+    assert "hunter2" not in repr(settings(TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_DEDUPE_URL=url))
+    for bad in ["http://:hunter2@127.0.0.1/", "hunter2@127.0.0.1:6379"]:
+        with pytest.raises(RuntimeError, match="must be a Redis URL") as info:
+            settings(TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_DEDUPE_URL=bad)
+        assert "hunter2" not in str(info.value)
+
+
+@pytest.mark.parametrize("value", [-1, True, 1.5, "many"])
+def test_max_retries_must_be_a_count(value: object) -> None:
+    with pytest.raises(RuntimeError, match="TELEGRAM_MAX_RETRIES must be a whole number"):
+        settings(TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_MAX_RETRIES=value)
+
+
+def test_counts_from_the_environment_are_read() -> None:
+    s = settings(TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_MAX_RETRIES="0", TELEGRAM_TRUSTED_PROXIES="2")
+    assert (s.max_retries, s.trusted_proxies) == (0, 2)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
-from flask_tgwebhook.dedupe import Claim, MemoryStore
+from flask_tgwebhook.dedupe import Claim, DedupeStore, MemoryStore
 
 
 def test_add_if_absent() -> None:
@@ -58,3 +58,43 @@ def test_one_winner_under_concurrency() -> None:
     for t in threads:
         t.join(5)
     assert results.count(Claim.NEW) == 1 and results.count(Claim.RUNNING) == 7
+
+
+def test_incr_counts_and_expires() -> None:
+    store = MemoryStore()
+    assert [store.incr("n", 60) for _ in range(3)] == [1, 2, 3]
+    assert store.incr("short", 0.05) == 1
+    deadline = time.monotonic() + 5
+    while store.get("short") is not None:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    assert store.incr("short", 60) == 1
+
+
+class DictStore(DedupeStore):
+    """A store with only the four primitives: incr comes from the base class."""
+
+    def __init__(self) -> None:
+        self.data: dict[str, str] = {}
+
+    def add(self, key: str, value: str, ttl: float) -> bool:
+        if key in self.data:
+            return False
+        self.data[key] = value
+        return True
+
+    def get(self, key: str) -> str | None:
+        return self.data.get(key)
+
+    def set(self, key: str, value: str, ttl: float) -> None:
+        self.data[key] = value
+
+    def delete(self, key: str) -> None:
+        self.data.pop(key, None)
+
+
+def test_default_incr_on_the_primitives() -> None:
+    store = DictStore()
+    assert [store.incr("n", 60) for _ in range(3)] == [1, 2, 3]
+    assert store.data["n"] == "3"
+    assert store.claim("u", 60) is Claim.NEW and store.claim("u", 60) is Claim.RUNNING

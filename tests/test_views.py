@@ -381,3 +381,108 @@ def test_chunked_body_under_the_limit_is_handled(seen: list[Update], client: Fla
     )
     assert response.status_code == 200
     assert [u.text for u in seen] == ["chunked"]
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        None,
+        "text/plain",
+        "application/x-www-form-urlencoded",
+        "multipart/form-data; boundary=x",
+        "application/jsonx",
+        "application/json-patch+json",
+        "json",
+    ],
+)
+def test_wrong_content_type_is_415(
+    seen: list[Update], client: FlaskClient, content_type: str | None
+) -> None:
+    headers = {"X-Telegram-Bot-Api-Secret-Token": SECRET}
+    if content_type is not None:
+        headers["Content-Type"] = content_type
+    body = json.dumps(make_update(text="x")).encode()
+    response = client.post("/telegram/webhook", data=body, headers=headers)
+    assert response.status_code == 415
+    assert b"application/json" in response.data
+    assert seen == []
+
+
+@pytest.mark.parametrize(
+    "content_type", ["application/json; charset=utf-8", "Application/JSON", " application/json "]
+)
+def test_json_content_type_with_parameters_is_accepted(
+    seen: list[Update], client: FlaskClient, content_type: str
+) -> None:
+    response = client.post(
+        "/telegram/webhook",
+        data=json.dumps(make_update(text="x")).encode(),
+        headers={"X-Telegram-Bot-Api-Secret-Token": SECRET, "Content-Type": content_type},
+    )
+    assert response.status_code == 200
+    assert len(seen) == 1
+
+
+def test_secret_is_checked_before_the_content_type(seen: list[Update], client: FlaskClient) -> None:
+    response = client.post("/telegram/webhook", data=b"x", headers={"Content-Type": "text/plain"})
+    assert response.status_code == 403
+
+
+def retrying_app(tg: TelegramWebhook, **config: object) -> Flask:
+    app = Flask("retry_cap")
+    app.config.update(TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_ON_ERROR="retry", **config)
+    tg.init_app(app)
+    return app
+
+
+def test_retries_are_capped_per_update(
+    tg: TelegramWebhook, caplog: pytest.LogCaptureFixture
+) -> None:
+    runs: list[int] = []
+
+    @tg.message
+    def poison(update: Update) -> None:
+        runs.append(update.update_id)
+        raise ValueError("cannot handle this one")
+
+    client = retrying_app(tg, TELEGRAM_MAX_RETRIES=2).test_client()
+    headers = {"X-Telegram-Bot-Api-Secret-Token": SECRET}
+    update = make_update(text="poison")
+    statuses = [
+        client.post("/telegram/webhook", json=update, headers=headers).status_code
+        for _ in range(5)
+    ]
+    # Two redeliveries asked for, then acknowledged and remembered as done.
+    assert statuses == [500, 500, 200, 200, 200]
+    assert len(runs) == 3
+    gave_up = [r for r in caplog.records if "failed 3 times" in r.getMessage()]
+    assert len(gave_up) == 1 and gave_up[0].levelno == logging.ERROR
+    # Another update still gets its own retries.
+    other = make_update(text="poison")
+    assert client.post("/telegram/webhook", json=other, headers=headers).status_code == 500
+
+
+def test_no_retries_means_acknowledge_at_once(tg: TelegramWebhook) -> None:
+    tg.add_handler("message", lambda u: 1 / 0)
+    client = retrying_app(tg, TELEGRAM_MAX_RETRIES=0).test_client()
+    headers = {"X-Telegram-Bot-Api-Secret-Token": SECRET}
+    assert client.post("/telegram/webhook", json=make_update(), headers=headers).status_code == 200
+
+
+def test_retry_cap_holds_while_the_store_is_down(tg: TelegramWebhook) -> None:
+    runs: list[int] = []
+    tg.add_handler("message", lambda u: runs.append(1) or 1 / 0)
+    app = Flask("retry_outage")
+    app.config.update(TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_ON_ERROR="retry", TELEGRAM_MAX_RETRIES=1)
+    broken = TelegramWebhook(store=BrokenStore())
+    broken.include_router(tg)
+    broken.init_app(app)
+    client = app.test_client()
+    headers = {"X-Telegram-Bot-Api-Secret-Token": SECRET}
+    update = make_update(text="x")
+    statuses = [
+        client.post("/telegram/webhook", json=update, headers=headers).status_code
+        for _ in range(2)
+    ]
+    assert statuses == [500, 200]  # counted in the process while the store is away
+    assert len(runs) == 2
