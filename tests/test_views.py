@@ -5,11 +5,16 @@ from __future__ import annotations
 import io
 import json
 import logging
+import select
+import socket
 import threading
 import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 from flask import Flask
 from flask.testing import FlaskClient
 
@@ -18,6 +23,9 @@ from flask_tgwebhook.dedupe import DedupeStore, MemoryStore
 from flask_tgwebhook.testing.updates import make_update
 
 from .conftest import SECRET, TOKEN, PostUpdate, load_update
+from .servers import Gunicorn
+
+APPS = Path(__file__).parent / "apps"
 
 
 @pytest.fixture
@@ -486,3 +494,90 @@ def test_retry_cap_holds_while_the_store_is_down(tg: TelegramWebhook) -> None:
     ]
     assert statuses == [500, 200]  # counted in the process while the store is away
     assert len(runs) == 2
+
+
+# -- bodies over a real server (gunicorn's sync worker) --------------------------------------
+
+
+@pytest.fixture
+def real_server(tmp_path: Path) -> Iterator[Gunicorn]:
+    soak_dir = tmp_path / "soak"
+    soak_dir.mkdir()
+    env = {
+        "SOAK_DIR": str(soak_dir),
+        "TELEGRAM_BOT_TOKEN": TOKEN,
+        "SOAK_TELEGRAM_MAX_BODY_SIZE": "65536",
+    }
+    server = Gunicorn("soak_app:app", chdir=APPS, log_dir=soak_dir, workers=1, env=env)
+    yield server
+    server.stop()
+
+
+def raw_post(port: int, head: str, send_body: Callable[[socket.socket], int]) -> tuple[bytes, int]:
+    """Send a request by hand; returns the answer's status line and the body bytes sent."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 65536)
+        sock.sendall(
+            f"POST /telegram/webhook HTTP/1.1\r\nHost: bot\r\nContent-Type: application/json\r\n"
+            f"X-Telegram-Bot-Api-Secret-Token: {SECRET}\r\n{head}\r\n".encode()
+        )
+        sent = send_body(sock)
+        answer = b""
+        while b"\r\n" not in answer and len(answer) < 65536:
+            got = sock.recv(4096)
+            if not got:
+                break
+            answer += got
+    return answer.split(b"\r\n", 1)[0], sent
+
+
+@pytest.mark.slow
+def test_chunked_body_is_cut_off_at_the_limit_by_a_real_server(real_server: Gunicorn) -> None:
+    offered = 64 * 1024 * 1024
+    frame = b"4000\r\n" + b"x" * 0x4000 + b"\r\n"
+
+    def send_until_answered(sock: socket.socket) -> int:
+        sent = 0
+        while sent < offered:
+            readable, _, _ = select.select([sock], [], [], 0)
+            if readable:
+                break  # the answer came before the body was all sent
+            try:
+                sent += sock.send(frame)
+            except OSError:
+                break
+        return sent
+
+    status, sent = raw_post(real_server.port, "Transfer-Encoding: chunked\r\n", send_until_answered)
+    assert status.startswith(b"HTTP/1.1 413")
+    assert sent < offered // 16  # it stopped reading long before the client stopped offering
+
+
+@pytest.mark.slow
+def test_announced_length_over_the_limit_is_refused_unread(real_server: Gunicorn) -> None:
+    status, _ = raw_post(real_server.port, "Content-Length: 10000000000\r\n", lambda sock: 0)
+    assert status.startswith(b"HTTP/1.1 413")
+
+
+@pytest.mark.slow
+def test_deep_json_does_not_crash_a_real_worker(tmp_path: Path) -> None:
+    soak_dir = tmp_path / "soak"
+    soak_dir.mkdir()
+    env = {"SOAK_DIR": str(soak_dir), "TELEGRAM_BOT_TOKEN": TOKEN}
+    server = Gunicorn("soak_app:app", chdir=APPS, log_dir=soak_dir, workers=1, env=env)
+    try:
+        workers = server.worker_pids()
+        headers = {"X-Telegram-Bot-Api-Secret-Token": SECRET, "Content-Type": "application/json"}
+        url = server.url + "/telegram/webhook"
+        for body in [
+            b"[" * 500_000 + b"]" * 500_000,
+            b'{"update_id": 1, "message": ' + b'{"a": ' * 140_000 + b"1" + b"}" * 140_001,
+            b'{"update_id": ' + b"9" * 100_000 + b"}",
+        ]:
+            response = requests.post(url, data=body, headers=headers, timeout=30)
+            assert response.status_code == 400
+        ok = requests.post(url, json=make_update(text="still here"), headers=headers, timeout=30)
+        assert ok.status_code == 200
+        assert server.worker_pids() == workers  # the same worker answered them all
+    finally:
+        server.stop()
