@@ -177,6 +177,17 @@ class RedisServer(ServerProcess):
         return RedisServer(self.directory, self.port, self.password)
 
 
+def _no_control_socket() -> list[str]:
+    # Newer gunicorns open a control socket in $HOME, one path for every instance: tests
+    # running several must not share (or delete) one another's.
+    from gunicorn.config import Config
+
+    return ["--no-control-socket"] if "control_socket_disable" in Config().settings else []
+
+
+_NO_CONTROL_SOCKET = _no_control_socket()
+
+
 class Gunicorn(ServerProcess):
     """gunicorn with sync workers serving ``app`` (``module:variable``) on a free port.
 
@@ -206,6 +217,7 @@ class Gunicorn(ServerProcess):
             "--worker-class", "sync",
             "--chdir", str(chdir),
             "--log-level", "info",
+            *_NO_CONTROL_SOCKET,
             *args,
             app,
         ]  # fmt: skip

@@ -9,6 +9,7 @@ update exactly once. Everything runs on 127.0.0.1 and every wait is bounded.
 
 from __future__ import annotations
 
+import json
 import signal
 import threading
 from collections import Counter
@@ -326,3 +327,64 @@ def test_update_cut_off_by_sigkill_is_handled_after_the_lease(
     finally:
         server.stop()
         redis.stop()
+
+
+# -- secrets -------------------------------------------------------------------------------
+
+PASSWORD = "hunter2-redis-password"
+
+
+def test_no_secret_in_any_log_line_or_answer(soak_dir: Path, tmp_path: Path) -> None:
+    """Everything logged at DEBUG by gunicorn, the app, requests, urllib3 and redis-py, through
+    failures of the handler, the Bot API and the store: no token, secret token or password."""
+    redis = RedisServer(tmp_path / "redis", password=PASSWORD)
+    api = FakeTelegram(token=TOKEN).start()
+    server = Gunicorn(
+        "soak_app:app",
+        chdir=APPS,
+        log_dir=soak_dir,
+        workers=2,
+        env=soak_env(
+            soak_dir,
+            TELEGRAM_DEDUPE_URL=redis.url,
+            SOAK_LOG_LEVEL="DEBUG",
+            SOAK_TELEGRAM_API_URL=api.api_url,
+        ),
+        args=["--log-level", "debug"],
+    )
+    answers: list[requests.Response] = []
+
+    def post(text: str, *, secret: str = SECRET, body: bytes | None = None, **kw: str) -> int:
+        headers = {**HEADERS, "X-Telegram-Bot-Api-Secret-Token": secret, **kw}
+        data = body if body is not None else json.dumps(make_update(text=text)).encode()
+        response = requests.post(server.url + PATH, data=data, headers=headers, timeout=30)
+        answers.append(response)
+        return response.status_code
+
+    try:
+        assert post("ok") == 200
+        assert post("call") == 200
+        api.fail("sendMessage", error_code=403)
+        assert post("call") == 500  # the Bot API error, logged with its traceback
+        assert [post("poison") for _ in range(2)] == [500, 500]
+        assert post("ok", secret="wrong-secret") == 403
+        assert post("ok", body=b"{not json") == 400
+        assert post("ok", **{"Content-Type": "text/plain"}) == 415
+        api.stop()
+        assert post("call") == 500  # the Bot API unreachable: requests' error names the URL
+        redis.stop()
+        assert post("ok") == 200  # the store down: fails open, logged with tracebacks
+    finally:
+        server.stop()
+        api.stop()
+        redis.stop()
+    log = server.log()
+    # The paths above really were logged, at every level...
+    for expected in ["DEBUG", "raised", "Refused a webhook request", "dedupe store failed"]:
+        assert expected in log
+    assert "Traceback" in log
+    # ...and nothing secret was.
+    for text in [log, *(r.text + str(r.headers) for r in answers)]:
+        assert TOKEN.split(":", 1)[1] not in text
+        assert SECRET not in text
+        assert PASSWORD not in text

@@ -581,3 +581,22 @@ def test_deep_json_does_not_crash_a_real_worker(tmp_path: Path) -> None:
         assert server.worker_pids() == workers  # the same worker answered them all
     finally:
         server.stop()
+
+
+def test_a_token_in_a_handlers_exception_is_redacted_from_the_log(
+    tg: TelegramWebhook, post_update: PostUpdate, caplog: pytest.LogCaptureFixture
+) -> None:
+    @tg.message
+    def own_request(update: Update) -> None:
+        # What requests says when a handler calls the Bot API by hand and the network fails.
+        raise ConnectionError(f"Max retries exceeded with url: /bot{TOKEN}/sendMessage")
+
+    assert post_update(make_update(text="x")).status_code == 200
+    handler = logging.StreamHandler(io.StringIO())
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    for record in caplog.records:
+        handler.handle(record)
+    logged = handler.stream.getvalue()
+    assert "ConnectionError" in logged
+    assert "/bot123456:<redacted>/sendMessage" in logged
+    assert TOKEN.split(":")[1] not in logged

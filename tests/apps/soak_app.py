@@ -11,16 +11,20 @@ Faults are asked for by the message text, each once per update (a marker file in
 - ``poison``: raise every time (the retry cap must give up on it);
 - ``kill``: SIGKILL the worker in the middle of the handler, before its effect;
 - ``kill-after``: SIGKILL the worker after the update was marked done, before the answer;
-- ``slow``: note the start in ``started.txt``, then take ``$SOAK_SLOW`` seconds.
+- ``slow``: note the start in ``started.txt``, then take ``$SOAK_SLOW`` seconds;
+- ``call``: send a message through the Bot API (``SOAK_TELEGRAM_API_URL``, the emulator).
 
 Settings come from the environment: ``TELEGRAM_BOT_TOKEN``, ``TELEGRAM_DEDUPE_URL`` and any
 ``SOAK_TELEGRAM_*`` variable (as config key ``TELEGRAM_*``, the value read as JSON).
+``SOAK_LOG_LEVEL`` sends every logger's records at that level to stderr (gunicorn's log).
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -66,6 +70,8 @@ def handle(update: Update) -> None:
     if text == "slow":
         append("started.txt", f"{uid} {os.getpid()}\n")
         time.sleep(float(os.environ.get("SOAK_SLOW", "0.3")))
+    if text == "call":
+        tg.bot.send_message(chat_id=update.chat_id, text="hello")
     append("record.txt", f"{uid} {os.getpid()}\n")
 
 
@@ -74,6 +80,13 @@ def kill_after_done(sender: Flask, update: Update, **extra: Any) -> None:
     if update.text == "kill-after" and first_time(f"kill-after-{update.update_id}"):
         os.kill(os.getpid(), signal.SIGKILL)
 
+
+if os.environ.get("SOAK_LOG_LEVEL"):
+    logging.basicConfig(
+        level=os.environ["SOAK_LOG_LEVEL"],
+        stream=sys.stderr,
+        format="%(levelname)s %(name)s %(message)s",
+    )
 
 app = Flask(__name__)
 app.config.update(
