@@ -257,25 +257,10 @@ class Bot(BotMethods):
         files: dict[str, Any],
         timeout: tuple[float, float],
     ) -> Any:
-        url = f"{self.api_url}/bot{self._token}/{method}"
         started = time.perf_counter()
         failure: NetworkError | None = None
         try:
-            with ExitStack() as stack:
-                if files:
-                    response = self._session.post(
-                        url,
-                        data=_form_fields(params, files),
-                        files=list(_file_parts(files, stack)),
-                        timeout=timeout,
-                    )
-                else:
-                    response = self._session.post(
-                        url,
-                        data=_json_body(method, params),
-                        headers={"Content-Type": "application/json"},
-                        timeout=timeout,
-                    )
+            response = self._post(method, params, files, timeout)
         except requests.exceptions.ReadTimeout as exc:
             failure = TimedOut(
                 f"{method} got no answer within {timeout[1]:g} s; it may still have been "
@@ -288,12 +273,37 @@ class Bot(BotMethods):
                 f"answer; check TELEGRAM_API_URL and the network. ({redact(str(exc))})"
             )
         if failure is not None:
-            # Raised outside the except block: requests' exception (its message holds the
-            # URL, and so the token) must not ride along as __context__ for error trackers.
+            # Raised outside the except block and outside _post's frame: requests' exception
+            # (its message holds the URL) is not chained, and no frame in the traceback has
+            # the token in a local variable, for error trackers that record locals.
             raise failure
         elapsed_ms = (time.perf_counter() - started) * 1000
         log.debug("%s answered %d in %.1f ms", method, response.status_code, elapsed_ms)
         return _result(method, response)
+
+    def _post(
+        self,
+        method: str,
+        params: dict[str, Any],
+        files: dict[str, Any],
+        timeout: tuple[float, float],
+    ) -> requests.Response:
+        """The HTTP request itself: the only frame that holds the URL with the token."""
+        url = f"{self.api_url}/bot{self._token}/{method}"
+        with ExitStack() as stack:
+            if files:
+                return self._session.post(
+                    url,
+                    data=_form_fields(params, files),
+                    files=list(_file_parts(files, stack)),
+                    timeout=timeout,
+                )
+            return self._session.post(
+                url,
+                data=_json_body(method, params),
+                headers={"Content-Type": "application/json"},
+                timeout=timeout,
+            )
 
 
 def _result(method: str, response: requests.Response) -> Any:

@@ -50,6 +50,9 @@ def assert_clean_exception(exc: BaseException) -> None:
     assert_clean(str(exc))
     assert_clean(repr(exc))
     assert_clean("".join(traceback.format_exception(exc)))
+    # Error trackers (Sentry) and debuggers record every frame's local variables.
+    with_locals = traceback.TracebackException.from_exception(exc, capture_locals=True)
+    assert_clean("".join(with_locals.format()))
     # Error trackers walk the chain even when it is suppressed from tracebacks.
     chained = exc.__cause__ or exc.__context__
     if chained is not None:
