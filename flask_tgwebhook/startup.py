@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 from .client import Bot, InputFile
 from .config import DEFAULTS, public_host
+from .update import UPDATE_TYPES
 
 if TYPE_CHECKING:
     from flask import Flask
@@ -189,10 +190,9 @@ def differences(
         found.append("Telegram had no certificate of ours")
     if not certificate and info.get("has_custom_certificate"):
         found.append("Telegram had a self-signed certificate")
-    if allowed_updates is not None:
-        have = set(info.get("allowed_updates") or ())
-        if have != set(allowed_updates):
-            found.append(f"allowed_updates was {sorted(have) or 'the default'}")
+    if allowed_updates is not None and not _same_updates(info, allowed_updates):
+        have = ", ".join(sorted(info.get("allowed_updates") or ())) or "the default"
+        found.append(f"allowed_updates was {have}")
     if max_connections is not None and info.get("max_connections") != max_connections:
         found.append(f"max_connections was {info.get('max_connections')}")
     if ip_address is not None and info.get("ip_address") != ip_address:
@@ -200,6 +200,14 @@ def differences(
     if current == url and "403" in str(info.get("last_error_message") or ""):
         found.append("the last delivery was refused with 403, so the secret token may have changed")
     return found
+
+
+def _same_updates(info: Mapping[str, Any], wanted: Sequence[str]) -> bool:
+    """Telegram drops the types it does not know from ``allowed_updates``: a handler for a
+    type newer than this library's list, or a misspelt one, must not make every deploy set
+    the webhook again. Only types this version knows are compared for being missing."""
+    have, want = set(info.get("allowed_updates") or ()), set(wanted)
+    return have == want or (have <= want and not (want - have) & set(UPDATE_TYPES))
 
 
 def ensure_webhook(

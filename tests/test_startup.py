@@ -176,6 +176,22 @@ def test_ensure_sets_then_leaves_alone(
     assert "already" in caplog.text
 
 
+def test_types_telegram_does_not_know_do_not_reset_the_webhook(
+    telegram: FakeTelegram, bot: Bot
+) -> None:
+    # Telegram drops types it does not know from allowed_updates (a newer type, a typo).
+    wanted = ["message", "subscription"]
+    assert ensure_webhook(bot, URL, secret_token="s", allowed_updates=wanted).changed
+    assert telegram.webhook_info()["allowed_updates"] == ["message"]
+    telegram.clear()
+    again = ensure_webhook(bot, URL, secret_token="s", allowed_updates=wanted)
+    assert not again.changed
+    assert methods(telegram) == ["getWebhookInfo"]
+    # A type this version knows that Telegram lacks is still a difference.
+    changed = ensure_webhook(bot, URL, secret_token="s", allowed_updates=[*wanted, "poll"])
+    assert changed.reasons == ["allowed_updates was message"]
+
+
 def test_ensure_replaces_a_stale_webhook(
     telegram: FakeTelegram, bot: Bot, caplog: pytest.LogCaptureFixture
 ) -> None:
