@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
@@ -25,6 +26,8 @@ from .views import make_webhook_blueprint
 logger = logging.getLogger("flask_tgwebhook")
 
 EXTENSION_KEY = "tgwebhook"
+#: Seconds before getMe is asked again for the bot's username after it failed.
+USERNAME_RETRY_AFTER = 60
 
 StoreFactory = Callable[[Flask, Settings], DedupeStore]
 
@@ -45,6 +48,7 @@ class TelegramState:
         self.stats: Counter[str] = Counter()
         self._bot: Bot | None = None
         self._username: str | None = settings.bot_username
+        self._username_retry_at = 0.0
         self._lock = threading.Lock()
         self._failures: MemoryStore | None = None  # failure counts while the store is down
 
@@ -67,15 +71,25 @@ class TelegramState:
         return Bot(settings.token, api_url=settings.api_url, timeout=settings.timeout)
 
     def bot_username(self) -> str | None:
-        """This bot's @username: configured, or asked from getMe once (only when needed)."""
+        """This bot's @username: configured, or asked from getMe once (only when needed).
+
+        After a failed getMe the question waits :data:`USERNAME_RETRY_AFTER` seconds, so an
+        outage does not add a Bot API call to every update that names a bot.
+        """
         if self._username is None and self.settings.token:
+            now = time.monotonic()
+            if now < self._username_retry_at:
+                return None
             try:
                 self._username = str(self.bot.call("getMe")["username"])
-            except Exception:
+            except Exception as exc:
+                self._username_retry_at = now + USERNAME_RETRY_AFTER
                 logger.warning(
-                    "Could not learn the bot's username from getMe; set TELEGRAM_BOT_USERNAME "
-                    "so that /command@username in groups is recognised.",
-                    exc_info=True,
+                    "Could not learn the bot's username from getMe (%s); asking again in %d s. "
+                    "Set TELEGRAM_BOT_USERNAME so that /command@username in groups is "
+                    "recognised without it.",
+                    exc,
+                    USERNAME_RETRY_AFTER,
                 )
         return self._username
 

@@ -7,9 +7,11 @@ import socket
 import pytest
 from flask import Flask
 
-from flask_tgwebhook import TelegramWebhook, Update
+from flask_tgwebhook import Router, TelegramWebhook, Update
 from flask_tgwebhook.config import derive_secret
 from flask_tgwebhook.extension import TelegramState
+from flask_tgwebhook.testing import FakeTelegram
+from flask_tgwebhook.testing.client import TelegramTestClient
 from flask_tgwebhook.testing.updates import make_update
 
 from .conftest import SECRET, TOKEN
@@ -150,3 +152,32 @@ def test_trusted_proxies_refuse_a_second_proxyfix() -> None:
     app.wsgi_app = ProxyFix(app.wsgi_app)  # type: ignore[method-assign]
     with pytest.raises(RuntimeError, match="already wrapped in ProxyFix"):
         TelegramWebhook(app)
+
+
+def test_username_is_learned_once_and_a_failed_getme_backs_off(
+    telegram: FakeTelegram, caplog: pytest.LogCaptureFixture
+) -> None:
+    tg = TelegramWebhook()
+    seen: list[str | None] = []
+    tg.message(commands=["start"])(lambda u: seen.append(u.command))
+    app = make_app(TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_API_URL=telegram.api_url)
+    tg.init_app(app)
+    client = TelegramTestClient(app)
+    telegram.fail("getMe", error_code=500, description="Internal Server Error", times=1)
+    for _ in range(3):  # getMe fails: asked once, then not again for a while
+        client.message("/start@fake_test_bot", chat_type="group")
+    assert len(telegram.calls_to("getMe")) == 1
+    assert "asking again in 60 s" in caplog.text
+    assert TOKEN.split(":")[1] not in caplog.text
+
+    learned = make_app(TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_API_URL=telegram.api_url)
+    second = TelegramWebhook()
+    second.include_router(tg_router := Router("commands"))
+    tg_router.message(commands=["start"])(lambda u: seen.append("second"))
+    second.init_app(learned)
+    other = TelegramTestClient(learned)
+    other.message("/start@fake_test_bot", chat_type="group")
+    other.message("/start@some_other_bot", chat_type="group")
+    other.message("/start@FAKE_TEST_BOT", chat_type="group")
+    assert seen.count("second") == 2
+    assert len(telegram.calls_to("getMe")) == 2  # the second app asked once, and kept it
