@@ -13,8 +13,7 @@ import pytest
 from flask import Flask
 
 from example_app import create_app
-from flask_tgwebhook.testing import FakeTelegram, make_update
-from flask_tgwebhook.testing.client import TelegramTestClient
+from flask_tgwebhook.testing import FakeTelegram, TelegramTestClient, make_update
 
 
 @pytest.fixture

@@ -8,8 +8,7 @@ import pytest
 from bot import blocked_by, create_app
 from flask import Flask
 
-from flask_tgwebhook.testing import FakeTelegram
-from flask_tgwebhook.testing.client import TelegramTestClient
+from flask_tgwebhook.testing import FakeTelegram, TelegramTestClient
 
 
 @pytest.fixture
