@@ -75,7 +75,8 @@ def read_record(soak_dir: Path, name: str = "record.txt") -> list[tuple[int, int
     path = soak_dir / name
     if not path.exists():
         return []
-    return [(int(a), int(b)) for a, b in (line.split() for line in path.read_text().splitlines())]
+    lines = [line.split() for line in path.read_text().splitlines()]
+    return [(int(fields[0]), int(fields[1])) for fields in lines]
 
 
 def soak_env(soak_dir: Path, **extra: str) -> dict[str, str]:
@@ -191,13 +192,14 @@ def test_soak_two_gunicorns_share_a_redis_store(
     servers: list[Gunicorn] = []
     nginx: Nginx | None = None
     try:
-        env = soak_env(
-            soak_dir,
-            TELEGRAM_DEDUPE_URL=redis.url,
-            SOAK_TELEGRAM_TRUSTED_PROXIES="1",
-            SOAK_TELEGRAM_ALLOWED_NETWORKS='"127.0.0.1/32"',
-        )
         for name in ("blue", "green"):
+            env = soak_env(
+                soak_dir,
+                TELEGRAM_DEDUPE_URL=redis.url,
+                SOAK_TELEGRAM_TRUSTED_PROXIES="1",
+                SOAK_TELEGRAM_ALLOWED_NETWORKS='"127.0.0.1/32"',
+                SOAK_INSTANCE=name,
+            )
             servers.append(
                 Gunicorn(
                     "soak_app:app",
@@ -219,11 +221,11 @@ def test_soak_two_gunicorns_share_a_redis_store(
         # The poison updates ran exactly 1 + TELEGRAM_MAX_RETRIES times, then were dropped.
         poison = Counter(int(line) for line in (soak_dir / "poison.txt").read_text().split())
         assert poison == {uid: 1 + MAX_RETRIES for uid in plan.faults["poison"]}
-        # Both instances served.
-        by_pid = {pid for _, pid in read_record(soak_dir)}
-        for server in servers:
-            assert f"[{server.pid}]" in server.log()
-        assert len(by_pid) >= 3
+        # Both instances served, each a good share.
+        lines = (soak_dir / "record.txt").read_text().splitlines()
+        by_instance = Counter(line.split()[2] for line in lines)
+        assert set(by_instance) == {"blue", "green"}
+        assert min(by_instance.values()) > len(lines) // 4
     finally:
         if nginx is not None:
             nginx.stop()
@@ -249,7 +251,7 @@ def post_in_background(url: str, updates: list[dict[str, Any]]) -> tuple[list[in
     return statuses, threads
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP], ids=["TERM", "HUP"])
 def test_in_flight_updates_finish_on_term_and_hup(soak_dir: Path, signum: int) -> None:
     """Sync workers finish the request they are in before they exit (graceful_timeout)."""
     server = Gunicorn(

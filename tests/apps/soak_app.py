@@ -1,7 +1,8 @@
 """The bot the soak and shutdown tests serve under a real gunicorn.
 
-Its one handler appends ``<update_id> <pid>`` to ``$SOAK_DIR/record.txt`` (one ``write`` on an
-``O_APPEND`` descriptor, so lines from several workers never mix). The record is what the
+Its one handler appends ``<update_id> <pid> <instance>`` to ``$SOAK_DIR/record.txt`` (one
+``write`` on an ``O_APPEND`` descriptor, so lines from several workers never mix; the instance
+is ``$SOAK_INSTANCE``). The record is what the
 tests count: an update handled twice shows up twice, a lost one not at all.
 
 Faults are asked for by the message text, each once per update (a marker file in
@@ -36,6 +37,7 @@ from flask_tgwebhook import TelegramWebhook, Update, signals
 SOAK_DIR = Path(os.environ["SOAK_DIR"])
 MARKS = SOAK_DIR / "marks"
 MARKS.mkdir(exist_ok=True)
+INSTANCE = os.environ.get("SOAK_INSTANCE", "-")
 
 tg = TelegramWebhook()
 
@@ -72,7 +74,7 @@ def handle(update: Update) -> None:
         time.sleep(float(os.environ.get("SOAK_SLOW", "0.3")))
     if text == "call":
         tg.bot.send_message(chat_id=update.chat_id, text="hello")
-    append("record.txt", f"{uid} {os.getpid()}\n")
+    append("record.txt", f"{uid} {os.getpid()} {INSTANCE}\n")
 
 
 def kill_after_done(sender: Flask, update: Update, **extra: Any) -> None:
