@@ -80,16 +80,12 @@ class WebhookView:
     def __call__(self) -> Response:
         environ = request.environ
         if self.allowlist is not None and not self.allowlist.allows(environ.get("REMOTE_ADDR")):
-            return self.reject(
-                403, "Forbidden: this address is not in TELEGRAM_ALLOWED_NETWORKS."
-            )
+            return self.reject(403, "Forbidden: this address is not in TELEGRAM_ALLOWED_NETWORKS.")
         if self.secret is not None and not self.secret_matches():
             return self.reject(403, "Forbidden: missing or wrong secret token.")
         content_type = environ.get("CONTENT_TYPE")
         if content_type != JSON_TYPE and not _is_json(content_type):
-            return self.reject(
-                415, "Unsupported Media Type: send the update as application/json."
-            )
+            return self.reject(415, "Unsupported Media Type: send the update as application/json.")
         body = self.read_body()
         if body is None:
             return self.reject(413, "Payload Too Large: the update is over the size limit.")
@@ -228,7 +224,7 @@ class WebhookView:
 
     def reject(self, status: int, reason: str) -> Response:
         self.state.stats["rejected"] += 1
-        logger.info("Refused a webhook request from %s: %s", request.remote_addr, reason)
+        logger.info("Refused a webhook request from %r: %s", request.remote_addr, reason)
         if signals.request_rejected.receivers:
             signals.request_rejected.send(self.state.app, status=status, reason=reason)
         return _plain(status, reason)

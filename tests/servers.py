@@ -71,19 +71,26 @@ def children(pid: int) -> list[int]:
 class ServerProcess:
     """A started server process, its log file and its port."""
 
-    def __init__(self, name: str, command: list[str], log_path: Path, port: int, **kw: object):
+    def __init__(
+        self,
+        name: str,
+        command: list[str],
+        log_path: Path,
+        port: int,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.name = name
         self.port = port
         self.log_path = log_path
         self.command = command
         with log_path.open("ab") as log:
-            self.process = subprocess.Popen(
+            self.process: subprocess.Popen[bytes] = subprocess.Popen(
                 command,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
-                **kw,  # type: ignore[call-overload]
+                env=env,
             )
 
     @property

@@ -151,7 +151,11 @@ def test_two_apps_sharing_redis_run_an_update_once(server: RedisServer, store: R
     apps = []
     for name in ("blue", "green"):
         tg = TelegramWebhook()
-        tg.add_handler("message", lambda u, name=name: runs.append(name))
+
+        @tg.message
+        def record(update: Update, name: str = name) -> None:
+            runs.append(name)
+
         apps.append(bot_app(tg, server.url, name))
     update = make_update(text="once")
     for app in [*apps, *apps]:
@@ -160,9 +164,7 @@ def test_two_apps_sharing_redis_run_an_update_once(server: RedisServer, store: R
     assert runs == ["blue"]
 
 
-def test_outage_fails_open_and_recovers(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_outage_fails_open_and_recovers(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     """redis-server stopped: updates are handled anyway, logged without the password."""
     caplog.set_level(logging.DEBUG)
     server = RedisServer(tmp_path / "redis", password=PASSWORD)

@@ -65,9 +65,7 @@ def make_plan(count: int, first_id: int, faults: dict[str, tuple[int, int]]) -> 
         update_id = first_id + index
         if text in chosen:
             chosen[text].append(update_id)
-        updates.append(
-            make_update(text=text, chat_id=1000 + index % CHATS, update_id=update_id)
-        )
+        updates.append(make_update(text=text, chat_id=1000 + index % CHATS, update_id=update_id))
     return Plan(updates, chosen)
 
 
@@ -303,9 +301,7 @@ def test_update_cut_off_by_sigkill_is_handled_after_the_lease(
         chdir=APPS,
         log_dir=soak_dir,
         workers=2,
-        env=soak_env(
-            soak_dir, TELEGRAM_DEDUPE_URL=redis.url, SOAK_TELEGRAM_PROCESSING_TIMEOUT="2"
-        ),
+        env=soak_env(soak_dir, TELEGRAM_DEDUPE_URL=redis.url, SOAK_TELEGRAM_PROCESSING_TIMEOUT="2"),
     )
     try:
         update = make_update(text="kill", update_id=900)
@@ -356,8 +352,14 @@ def test_no_secret_in_any_log_line_or_answer(soak_dir: Path, tmp_path: Path) -> 
     )
     answers: list[requests.Response] = []
 
-    def post(text: str, *, secret: str = SECRET, body: bytes | None = None, **kw: str) -> int:
-        headers = {**HEADERS, "X-Telegram-Bot-Api-Secret-Token": secret, **kw}
+    def post(
+        text: str,
+        *,
+        secret: str = SECRET,
+        body: bytes | None = None,
+        content_type: str = "application/json",
+    ) -> int:
+        headers = {"X-Telegram-Bot-Api-Secret-Token": secret, "Content-Type": content_type}
         data = body if body is not None else json.dumps(make_update(text=text)).encode()
         response = requests.post(server.url + PATH, data=data, headers=headers, timeout=30)
         answers.append(response)
@@ -371,7 +373,7 @@ def test_no_secret_in_any_log_line_or_answer(soak_dir: Path, tmp_path: Path) -> 
         assert [post("poison") for _ in range(2)] == [500, 500]
         assert post("ok", secret="wrong-secret") == 403
         assert post("ok", body=b"{not json") == 400
-        assert post("ok", **{"Content-Type": "text/plain"}) == 415
+        assert post("ok", content_type="text/plain") == 415
         api.stop()
         assert post("call") == 500  # the Bot API unreachable: requests' error names the URL
         redis.stop()

@@ -479,7 +479,12 @@ def test_no_retries_means_acknowledge_at_once(tg: TelegramWebhook) -> None:
 
 def test_retry_cap_holds_while_the_store_is_down(tg: TelegramWebhook) -> None:
     runs: list[int] = []
-    tg.add_handler("message", lambda u: runs.append(1) or 1 / 0)
+
+    @tg.message
+    def failing(update: Update) -> None:
+        runs.append(update.update_id)
+        raise ConnectionError("the database is restarting")
+
     app = Flask("retry_outage")
     app.config.update(TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_ON_ERROR="retry", TELEGRAM_MAX_RETRIES=1)
     broken = TelegramWebhook(store=BrokenStore())

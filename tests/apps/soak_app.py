@@ -73,7 +73,7 @@ def handle(update: Update) -> None:
         append("started.txt", f"{uid} {os.getpid()}\n")
         time.sleep(float(os.environ.get("SOAK_SLOW", "0.3")))
     if text == "call":
-        tg.bot.send_message(chat_id=update.chat_id, text="hello")
+        tg.bot.send_message(chat_id=update.chat_id or 0, text="hello")
     append("record.txt", f"{uid} {os.getpid()} {INSTANCE}\n")
 
 
