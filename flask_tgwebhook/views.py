@@ -81,12 +81,12 @@ class WebhookView:
         environ = request.environ
         if self.allowlist is not None and not self.allowlist.allows(environ.get("REMOTE_ADDR")):
             return self.reject(403, "Forbidden: this address is not in TELEGRAM_ALLOWED_NETWORKS.")
-        if self.secret is not None and not self.secret_matches():
+        if self.secret is not None and not self.secret_matches(environ):
             return self.reject(403, "Forbidden: missing or wrong secret token.")
         content_type = environ.get("CONTENT_TYPE")
         if content_type != JSON_TYPE and not _is_json(content_type):
             return self.reject(415, "Unsupported Media Type: send the update as application/json.")
-        body = self.read_body()
+        body = self.read_body(environ)
         if body is None:
             return self.reject(413, "Payload Too Large: the update is over the size limit.")
         raw = self.parse(body)
@@ -94,18 +94,17 @@ class WebhookView:
             return self.reject(400, "Bad Request: the body must be a JSON update object.")
         return self.handle(raw)
 
-    def secret_matches(self) -> bool:
-        given = request.environ.get(_SECRET_KEY)
+    def secret_matches(self, environ: dict[str, Any]) -> bool:
+        given = environ.get(_SECRET_KEY)
         if given is None or self.secret is None:
             return self.secret is None
         return hmac.compare_digest(given.encode("utf-8", "replace"), self.secret)
 
-    def read_body(self) -> bytes | None:
+    def read_body(self, environ: dict[str, Any]) -> bytes | None:
         """The body, or ``None`` when it is over the limit (checked before reading it).
 
         A malformed Content-Length reads as an empty body (400 follows).
         """
-        environ = request.environ
         limit = self.max_body_size
         stream = environ["wsgi.input"]
         announced = environ.get("CONTENT_LENGTH")
