@@ -1,7 +1,9 @@
 """The ``TELEGRAM_*`` configuration keys, read once per app into a frozen :class:`Settings`.
 
-A misconfiguration fails in ``init_app`` with a sentence that says the fix, not at the first
-update in production.
+Every key comes from the app's config, else from the environment variable of the same name
+(platforms configure apps through the environment), else its default. A misconfiguration
+fails in ``init_app`` with a sentence that says the fix, not at the first update in
+production.
 """
 
 from __future__ import annotations
@@ -44,6 +46,54 @@ DEFAULTS: dict[str, Any] = {
     "TELEGRAM_DEDUPE_URL": None,
     "TELEGRAM_MAX_RETRIES": 5,
 }
+
+#: How a yes/no key may be spelt in the environment.
+_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off", ""}
+
+
+def apply_defaults(
+    config: dict[str, Any], defaults: Mapping[str, Any], environ: Mapping[str, str] | None = None
+) -> None:
+    """Fill each missing key from the environment variable of its name, else its default."""
+    env = os.environ if environ is None else environ
+    for key, default in defaults.items():
+        config.setdefault(key, env.get(key, default))
+
+
+def whole_number(config: Mapping[str, Any], key: str, minimum: int = 1) -> int:
+    """``config[key]`` as an int of at least ``minimum`` (digit strings from the environment
+    too); otherwise a ``RuntimeError`` that names the key and the rule."""
+    value = config[key]
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        rule = "a positive whole number" if minimum == 1 else f"a whole number, {minimum} or more"
+        raise RuntimeError(f"{key} must be {rule}, got {value!r}.")
+    return value
+
+
+def seconds(config: Mapping[str, Any], key: str) -> float:
+    """``config[key]`` as a positive number of seconds (numeric strings too)."""
+    value = config[key]
+    try:
+        number = float(value) if not isinstance(value, bool) else -1.0
+    except (TypeError, ValueError):
+        number = -1.0
+    if not number > 0:  # also refuses NaN
+        raise RuntimeError(f"{key} must be a positive number of seconds, got {value!r}.")
+    return number
+
+
+def flag(config: Mapping[str, Any], key: str) -> bool:
+    """``config[key]`` as a bool; strings such as ``"true"``/``"0"`` from the environment."""
+    value = config.get(key)
+    if isinstance(value, str):
+        lowered = value.strip().lower()
+        if lowered not in _TRUE | _FALSE:
+            raise RuntimeError(f"{key} must be true or false, got {value!r}.")
+        return lowered in _TRUE
+    return bool(value)
+
 
 #: Schemes of the Redis URLs ``TELEGRAM_DEDUPE_URL`` accepts (redis-py's).
 DEDUPE_URL_SCHEMES = ("redis", "rediss", "unix")
@@ -129,26 +179,32 @@ class Settings:
         path = str(config["TELEGRAM_WEBHOOK_PATH"])
         if not path.startswith("/"):
             raise RuntimeError(f"TELEGRAM_WEBHOOK_PATH must start with '/', got {path!r}.")
+        api_url = str(config["TELEGRAM_API_URL"]).rstrip("/")
+        if not api_url.startswith(("https://", "http://")):
+            raise RuntimeError(
+                f"TELEGRAM_API_URL must start with https:// or http://, got {api_url!r}; "
+                "the default is https://api.telegram.org."
+            )
         return cls(
             token=token,
-            api_url=str(config["TELEGRAM_API_URL"]).rstrip("/"),
+            api_url=api_url,
             webhook_path=path,
             webhook_url=_webhook_url(config, env, path),
             bot_username=(config.get("TELEGRAM_BOT_USERNAME") or "").lstrip("@") or None,
             webhook_secret=_secret(config, token),
-            max_body_size=_positive_int(config, "TELEGRAM_MAX_BODY_SIZE"),
+            max_body_size=whole_number(config, "TELEGRAM_MAX_BODY_SIZE"),
             on_error=_on_error(config),
-            dedupe_ttl=_positive_int(config, "TELEGRAM_DEDUPE_TTL"),
-            processing_timeout=_positive_int(config, "TELEGRAM_PROCESSING_TIMEOUT"),
-            retry_after=_positive_int(config, "TELEGRAM_RETRY_AFTER"),
+            dedupe_ttl=whole_number(config, "TELEGRAM_DEDUPE_TTL"),
+            processing_timeout=whole_number(config, "TELEGRAM_PROCESSING_TIMEOUT"),
+            retry_after=whole_number(config, "TELEGRAM_RETRY_AFTER"),
             timeout=(
-                float(config["TELEGRAM_CONNECT_TIMEOUT"]),
-                float(config["TELEGRAM_READ_TIMEOUT"]),
+                seconds(config, "TELEGRAM_CONNECT_TIMEOUT"),
+                seconds(config, "TELEGRAM_READ_TIMEOUT"),
             ),
-            trusted_proxies=_count(config, "TELEGRAM_TRUSTED_PROXIES"),
+            trusted_proxies=whole_number(config, "TELEGRAM_TRUSTED_PROXIES", minimum=0),
             allowed_networks=parse_networks(config.get("TELEGRAM_ALLOWED_NETWORKS")),
             dedupe_url=_dedupe_url(config, env),
-            max_retries=_count(config, "TELEGRAM_MAX_RETRIES"),
+            max_retries=whole_number(config, "TELEGRAM_MAX_RETRIES", minimum=0),
         )
 
 
@@ -171,7 +227,7 @@ def _secret(config: Mapping[str, Any], token: str | None) -> str | None:
         return str(secret)
     if token:
         return derive_secret(token)
-    if config.get("TELEGRAM_INSECURE_NO_SECRET"):
+    if flag(config, "TELEGRAM_INSECURE_NO_SECRET"):
         return None
     raise RuntimeError(
         "The webhook route needs a secret to tell Telegram from anyone else. Set "
@@ -190,14 +246,6 @@ def _on_error(config: Mapping[str, Any]) -> str:
     return policy
 
 
-def _count(config: Mapping[str, Any], key: str) -> int:
-    value = config.get(key, DEFAULTS[key])
-    if isinstance(value, str) and value.strip().isdigit():
-        value = int(value)  # from the environment
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise RuntimeError(f"{key} must be a whole number, 0 or more, got {value!r}.")
-    return value
-
 
 def _dedupe_url(config: Mapping[str, Any], env: Mapping[str, str]) -> str | None:
     url = config.get("TELEGRAM_DEDUPE_URL") or env.get("TELEGRAM_DEDUPE_URL")
@@ -212,9 +260,3 @@ def _dedupe_url(config: Mapping[str, Any], env: Mapping[str, str]) -> str | None
         )
     return str(url)
 
-
-def _positive_int(config: Mapping[str, Any], key: str) -> int:
-    value = config[key]
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise RuntimeError(f"{key} must be a positive whole number, got {value!r}.")
-    return value

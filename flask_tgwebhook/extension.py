@@ -17,7 +17,7 @@ from typing import Any
 from flask import Flask, current_app
 
 from .client import Bot
-from .config import DEFAULTS, Settings
+from .config import DEFAULTS, Settings, apply_defaults
 from .dedupe import Claim, DedupeStore, MemoryStore
 from .dispatch import HandlerTable, Router
 from .external.hooks import ExternalLinks
@@ -161,8 +161,7 @@ class TelegramWebhook(ExternalLinks, Router):
                 "A 'TelegramWebhook' instance has already been registered on this Flask app. "
                 "Import and use that instance instead."
             )
-        for key, value in DEFAULTS.items():
-            app.config.setdefault(key, value)
+        apply_defaults(app.config, DEFAULTS)
         settings = Settings.from_config(app.config)
         state = TelegramState(self, app, settings, self._make_store(app, settings))
         app.extensions[EXTENSION_KEY] = state

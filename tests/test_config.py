@@ -138,3 +138,55 @@ def test_max_retries_must_be_a_count(value: object) -> None:
 def test_counts_from_the_environment_are_read() -> None:
     s = settings(TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_MAX_RETRIES="0", TELEGRAM_TRUSTED_PROXIES="2")
     assert (s.max_retries, s.trusted_proxies) == (0, 2)
+
+
+def test_every_key_falls_back_to_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from flask import Flask
+
+    from flask_tgwebhook import TelegramWebhook
+
+    for key, value in {
+        "TELEGRAM_BOT_TOKEN": TOKEN,
+        "TELEGRAM_API_URL": "http://127.0.0.1:8081",
+        "TELEGRAM_MAX_BODY_SIZE": "2048",
+        "TELEGRAM_READ_TIMEOUT": "2.5",
+        "TELEGRAM_TRUSTED_PROXIES": "1",
+        "TELEGRAM_ON_ERROR": "retry",
+        "TELEGRAM_EXTERNAL_MAX_BODY_SIZE": "512",
+    }.items():
+        monkeypatch.setenv(key, value)
+    app = Flask("from_env")
+    app.config["TELEGRAM_ON_ERROR"] = "ack"  # the app's own config wins
+    TelegramWebhook(app)
+    s = app.extensions["tgwebhook"].settings
+    assert s.api_url == "http://127.0.0.1:8081"
+    assert s.max_body_size == 2048
+    assert s.timeout == (5.0, 2.5)
+    assert s.trusted_proxies == 1
+    assert s.on_error == "ack"
+    assert app.extensions["tgwebhook_external"].settings.max_body_size == 512
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("TELEGRAM_CONNECT_TIMEOUT", "abc", "positive number of seconds, got 'abc'"),
+        ("TELEGRAM_READ_TIMEOUT", -1, "positive number of seconds"),
+        ("TELEGRAM_READ_TIMEOUT", float("nan"), "positive number of seconds"),
+        ("TELEGRAM_TRUSTED_PROXIES", "x", "whole number, 0 or more, got 'x'"),
+        ("TELEGRAM_TRUSTED_PROXIES", -1, "whole number, 0 or more"),
+        ("TELEGRAM_API_URL", "api.telegram.org", "must start with https:// or http://"),
+    ],
+)
+def test_environment_style_values_are_checked(key: str, value: object, message: str) -> None:
+    with pytest.raises(RuntimeError, match=re.escape(message)):
+        Settings.from_config({**DEFAULTS, "TELEGRAM_BOT_TOKEN": TOKEN, key: value}, {})
+
+
+def test_flags_from_the_environment() -> None:
+    assert settings(TELEGRAM_INSECURE_NO_SECRET="true").webhook_secret is None
+    with pytest.raises(RuntimeError, match="needs a secret"):
+        settings(TELEGRAM_INSECURE_NO_SECRET="false")
+    with pytest.raises(RuntimeError, match="must be true or false, got 'maybe'"):
+        settings(TELEGRAM_INSECURE_NO_SECRET="maybe")
+    assert settings(TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_MAX_BODY_SIZE="4096").max_body_size == 4096

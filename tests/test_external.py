@@ -169,7 +169,7 @@ def test_bad_link_arguments_fail_when_making_the_link(
         ({"TELEGRAM_EXTERNAL_BASE_URL": "http://bot.example.com"}, "https origin"),
         ({"TELEGRAM_EXTERNAL_PATH": "/telegram/webhook"}, "must differ"),
         ({"TELEGRAM_EXTERNAL_PATH": "relative"}, "starting with '/'"),
-        ({"TELEGRAM_EXTERNAL_MAX_BODY_SIZE": 0}, "positive number of bytes"),
+        ({"TELEGRAM_EXTERNAL_MAX_BODY_SIZE": 0}, "positive whole number"),
         ({"TELEGRAM_EXTERNAL_RATE_LIMIT": "lots"}, "60/minute"),
     ],
 )

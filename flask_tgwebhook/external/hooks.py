@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, overload
 from flask import Flask, current_app, has_request_context, request
 from werkzeug.datastructures import Headers
 
+from ..config import apply_defaults
 from .logs import install_link_redaction
 from .ratelimit import RateLimiter
 from .settings import DEFAULTS, EXTENSION_KEY, ExternalSettings, ExternalState
@@ -170,8 +171,7 @@ class ExternalHooks:
         """Read the ``TELEGRAM_EXTERNAL_*`` config and register the route on ``app``."""
         from .views import make_external_blueprint
 
-        for key, value in DEFAULTS.items():
-            app.config.setdefault(key, value)
+        apply_defaults(app.config, DEFAULTS)
         settings = ExternalSettings.from_config(app.config, bot_settings.webhook_path)
         limiter = None
         if settings.rate_limit:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from ..config import whole_number
 from .ratelimit import RateLimiter
 
 if TYPE_CHECKING:
@@ -51,11 +52,7 @@ class ExternalSettings:
                 "TELEGRAM_EXTERNAL_PATH must differ from TELEGRAM_WEBHOOK_PATH; keep the default "
                 "'/telegram/external' or pick another path."
             )
-        size = config["TELEGRAM_EXTERNAL_MAX_BODY_SIZE"]
-        if isinstance(size, bool) or not isinstance(size, int) or size <= 0:
-            raise RuntimeError(
-                f"TELEGRAM_EXTERNAL_MAX_BODY_SIZE must be a positive number of bytes, got {size!r}."
-            )
+        size = whole_number(config, "TELEGRAM_EXTERNAL_MAX_BODY_SIZE")
         rate_limit = config["TELEGRAM_EXTERNAL_RATE_LIMIT"] or None
         return cls(
             path=path,
