@@ -69,7 +69,9 @@ def post_update(client: FlaskClient) -> PostUpdate:
 def telegram() -> Iterator[FakeTelegram]:
     """The emulator for TOKEN, without setWebhook's one-second rate limit and with one
     delivery attempt, so tests that set webhooks or fail deliveries stay quick."""
-    with FakeTelegram(token=TOKEN, set_webhook_interval=0, max_attempts=1) as telegram:
+    with FakeTelegram(
+        token=TOKEN, set_webhook_interval=0, max_attempts=1, allow_loopback=True, allow_http=True
+    ) as telegram:
         yield telegram
 
 

@@ -36,7 +36,7 @@ FORM = "application/x-www-form-urlencoded"
 
 @pytest.fixture
 def telegram() -> Iterator[FakeTelegram]:
-    with FakeTelegram() as telegram:
+    with FakeTelegram(allow_loopback=True, allow_http=True) as telegram:
         yield telegram
 
 
@@ -233,7 +233,7 @@ def test_wait_for_calls_times_out_with_a_clear_message(telegram: FakeTelegram) -
 
 
 def test_stop_and_restart() -> None:
-    telegram = FakeTelegram().start()
+    telegram = FakeTelegram(allow_loopback=True, allow_http=True).start()
     first = telegram.api_url
     telegram.stop()
     with pytest.raises(RuntimeError, match="not running"):
@@ -490,7 +490,9 @@ def tls_server(tmp_path: Path, host: str) -> tuple[ssl.SSLContext, bytes]:
 @pytest.fixture
 def fast() -> Iterator[FakeTelegram]:
     """An emulator that retries quickly and gives up after three attempts."""
-    with FakeTelegram(max_attempts=3, retry_delay=0.01, max_retry_delay=0.05) as telegram:
+    with FakeTelegram(
+        max_attempts=3, retry_delay=0.01, max_retry_delay=0.05, allow_loopback=True, allow_http=True
+    ) as telegram:
         yield telegram
 
 
@@ -616,7 +618,12 @@ def test_slow_webhook_is_a_read_timeout() -> None:
         release.wait(5)
         return ""
 
-    with FakeTelegram(max_attempts=1, webhook_timeout=0.2) as telegram, hook_app(slow) as hook:
+    with (
+        FakeTelegram(
+            max_attempts=1, webhook_timeout=0.2, allow_loopback=True, allow_http=True
+        ) as telegram,
+        hook_app(slow) as hook,
+    ):
         set_webhook(telegram, url=hook.url)
         delivery = telegram.deliver(make_update(), wait=True)
         release.set()
@@ -865,3 +872,18 @@ def test_the_docs_example_passes() -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "5 passed" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("url", "description"),
+    [
+        ("http://bot.example.com/hook", "Bad Request: bad webhook: An HTTPS URL must be provided"),
+        ("https://bot.example.com:8000/hook", "Bad Request: bad webhook: Webhook can be set up"),
+        ("https://127.0.0.1/hook", "Bad Request: bad webhook: IP address 127.0.0.1 is reserved"),
+    ],
+)
+def test_by_default_it_is_as_strict_as_telegram(url: str, description: str) -> None:
+    with FakeTelegram(set_webhook_interval=0) as telegram:
+        answer = set_webhook(telegram, url=url)
+    assert answer.status_code == 400
+    assert answer.json()["description"].startswith(description)

@@ -92,7 +92,13 @@ def soak_dir(tmp_path: Path) -> Path:
 def telegram() -> Iterator[FakeTelegram]:
     # Telegram retries for a day; here until delivered, the test's own timeout bounding it.
     with FakeTelegram(
-        token=TOKEN, max_attempts=None, retry_delay=0.02, max_retry_delay=1.0, webhook_timeout=30
+        token=TOKEN,
+        max_attempts=None,
+        retry_delay=0.02,
+        max_retry_delay=1.0,
+        webhook_timeout=30,
+        allow_loopback=True,
+        allow_http=True,
     ) as telegram:
         yield telegram
 
@@ -336,7 +342,7 @@ def test_no_secret_in_any_log_line_or_answer(soak_dir: Path, tmp_path: Path) -> 
     """Everything logged at DEBUG by gunicorn, the app, requests, urllib3 and redis-py, through
     failures of the handler, the Bot API and the store: no token, secret token or password."""
     redis = RedisServer(tmp_path / "redis", password=PASSWORD)
-    api = FakeTelegram(token=TOKEN).start()
+    api = FakeTelegram(token=TOKEN, allow_loopback=True, allow_http=True).start()
     server = Gunicorn(
         "soak_app:app",
         chdir=APPS,

@@ -55,17 +55,20 @@ class FakeTelegram:
 
     Use it as a context manager, or call :meth:`start` and :meth:`stop`::
 
-        with FakeTelegram() as telegram:
+        with FakeTelegram(allow_loopback=True, allow_http=True) as telegram:
             app.config["TELEGRAM_API_URL"] = telegram.api_url
             ...
             assert telegram.calls_to("sendMessage")[0].params["text"] == "hi"
 
+    By default it is as strict as api.telegram.org: setWebhook takes only https URLs on ports
+    443, 80, 88 or 8443 and no loopback or private address. A webhook served on this machine
+    needs the two switches below, like a local Bot API server (``telegram-bot-api --local``);
+    the pytest fixture ``fake_telegram`` turns both on.
+
     :param token: the bot token it accepts; any other answers 401 like Telegram.
     :param host: the address to listen on (loopback unless you know why not).
-    :param allow_loopback: accept webhooks on loopback and private addresses, like a local Bot
-        API server; ``False`` refuses them as api.telegram.org does.
-    :param allow_http: accept ``http://`` webhooks on any port, like a local Bot API server
-        (``--local``); ``False`` insists on https and ports 443, 80, 88 or 8443.
+    :param allow_loopback: accept webhooks on loopback and private addresses.
+    :param allow_http: accept ``http://`` webhooks, and any port.
     :param username: the bot's @username that ``getMe`` answers.
     :param set_webhook_interval: seconds before another setWebhook with a URL is accepted;
         Telegram answers 429 "retry after 1" sooner. ``0`` turns the limit off.
@@ -81,8 +84,8 @@ class FakeTelegram:
         *,
         token: str = DEFAULT_TOKEN,
         host: str = "127.0.0.1",
-        allow_loopback: bool = True,
-        allow_http: bool = True,
+        allow_loopback: bool = False,
+        allow_http: bool = False,
         username: str = "fake_test_bot",
         set_webhook_interval: float = 1.0,
         max_attempts: int | None = 5,

@@ -30,7 +30,7 @@ from .updates import make_update as _make_update
 @pytest.fixture
 def fake_telegram() -> Iterator[FakeTelegram]:
     """A running emulator; stopped after the test."""
-    with FakeTelegram() as telegram:
+    with FakeTelegram(allow_loopback=True, allow_http=True) as telegram:
         yield telegram
 
 
