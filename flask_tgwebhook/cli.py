@@ -182,7 +182,7 @@ def set_webhook_command(
         _check_upload(certificate, _host(url))
     wanted = state.ext.allowed_updates if allowed_updates is None else _split(allowed_updates)
     with _telegram(state) as (bot, log):
-        ensure_webhook(
+        report = ensure_webhook(
             bot,
             url,
             secret_token=state.settings.webhook_secret,
@@ -194,7 +194,12 @@ def set_webhook_command(
             force=True,
             logger=log,
         )
-    click.echo(f"Allowed updates: {', '.join(wanted) or DEFAULT_UPDATES}")
+    # What Telegram read back: it drops the types it does not know.
+    kept = report.info.get("allowed_updates") or []
+    click.echo(f"Allowed updates: {', '.join(kept) or DEFAULT_UPDATES}")
+    dropped = [t for t in wanted if t not in kept] if kept else []
+    if dropped:
+        click.echo(f"Telegram does not know, and will not send: {', '.join(dropped)}")
 
 
 def _split(text: str) -> list[str]:

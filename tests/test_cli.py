@@ -84,6 +84,13 @@ def test_set_webhook(run: Any, telegram: FakeTelegram) -> None:
     assert methods(telegram)[-1] == "getWebhookInfo"  # reads back what Telegram reports
 
 
+def test_set_webhook_says_which_types_telegram_dropped(run: Any) -> None:
+    result = run("set-webhook", "--url", URL, "--allowed-updates", "message,subscription")
+    assert result.exit_code == 0, result.output
+    assert "Allowed updates: message\n" in result.output
+    assert "Telegram does not know, and will not send: subscription" in result.output
+
+
 def test_set_webhook_url_from_config_and_options(
     app: Flask, run: Any, telegram: FakeTelegram
 ) -> None:

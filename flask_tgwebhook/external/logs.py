@@ -1,8 +1,9 @@
 """Keep external link tokens out of request logs.
 
-Anyone who reads a token from a log line can call the link, so the development server's
-request lines (the ``werkzeug`` logger) get the token segment of our paths replaced.
-Gunicorn's and nginx's access logs are outside the app: see the docs for their formats.
+Anyone who reads a token from a log line can call the link, so the request lines of the
+development server (the ``werkzeug`` logger) and of gunicorn (its debug line and its access
+log) get the token segment of our paths replaced. nginx's access log is outside the app: see
+the docs for its format.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ import threading
 #: What replaces a token in a log line.
 REDACTED = "<redacted>"
 
-#: The logger of werkzeug's development server, which writes one line per request.
-REQUEST_LOGGERS = ("werkzeug",)
+#: Loggers that write request paths: the development server's, gunicorn's debug line
+#: (``pre_request``) and gunicorn's access log.
+REQUEST_LOGGERS = ("werkzeug", "gunicorn.error", "gunicorn.access")
 
 _lock = threading.Lock()
 
