@@ -76,6 +76,12 @@ def run_offline(create_app: AppFactory, conversation: Sequence[Step], out: Any =
     )
     ok = failures == 0 and not info.get("last_error_message")
     print("The conversation went through." if ok else "Some deliveries failed.", file=out)
+    if ok:
+        print(
+            "Next: read example_app.py, run the tests with ./run-tests, or talk to your own bot "
+            "with TELEGRAM_BOT_TOKEN=<token from @BotFather> python example_app.py --real",
+            file=out,
+        )
     return 0 if ok else 1
 
 
