@@ -26,7 +26,13 @@ from .client import Bot
 from .errors import Conflict, NotFound, TelegramError, Unauthorized
 from .polling import poll_updates
 from .redact import redact
-from .startup import WebhookURLError, ensure_webhook, public_webhook_url, validate_webhook_url
+from .startup import (
+    WebhookURLError,
+    ensure_webhook,
+    patient_bot,
+    public_webhook_url,
+    validate_webhook_url,
+)
 from .update import UPDATE_TYPES
 
 if TYPE_CHECKING:
@@ -77,13 +83,7 @@ def _telegram(state: TelegramState) -> Iterator[tuple[Bot, logging.Logger]]:
         raise click.ClickException(
             "No bot token: set TELEGRAM_BOT_TOKEN (the app's config or the environment)."
         )
-    bot = Bot(
-        settings.token,
-        api_url=settings.api_url,
-        timeout=settings.timeout,
-        flood_wait_max=CLI_FLOOD_WAIT,
-        server_error_retries=3,
-    )
+    bot = patient_bot(settings, CLI_FLOOD_WAIT)
     # Not registered with logging: what ensure_webhook reports is this command's output.
     log = logging.Logger("flask_tgwebhook.cli")
     log.addHandler(_EchoHandler())

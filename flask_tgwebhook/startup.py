@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from .client import Bot, InputFile
-from .config import DEFAULTS, public_host
+from .config import DEFAULTS, Settings, public_host
 from .update import UPDATE_TYPES
 
 if TYPE_CHECKING:
@@ -210,6 +210,20 @@ def _same_updates(info: Mapping[str, Any], wanted: Sequence[str]) -> bool:
     return have == want or (have <= want and not (want - have) & set(UPDATE_TYPES))
 
 
+def patient_bot(settings: Settings, flood_wait_max: float) -> Bot:
+    """A client that waits out flood control and retries 5xx answers to idempotent calls:
+    for commands and start-up, where waiting beats failing (never the webhook's own path)."""
+    if not settings.token:
+        raise RuntimeError("No bot token: set TELEGRAM_BOT_TOKEN to call the Bot API.")
+    return Bot(
+        settings.token,
+        api_url=settings.api_url,
+        timeout=settings.timeout,
+        flood_wait_max=flood_wait_max,
+        server_error_retries=3,
+    )
+
+
 def ensure_webhook(
     bot: Bot,
     url: str,
@@ -331,13 +345,7 @@ def setup_webhook(
     wanted = _wanted_webhook(config, env, url, settings.token) if enabled else {}
     # A throwaway client: this runs in a server's master process, and a pooled
     # connection made here must not be inherited by the forked workers.
-    bot = Bot(
-        settings.token,
-        api_url=settings.api_url,
-        timeout=settings.timeout,
-        flood_wait_max=STARTUP_FLOOD_WAIT,
-        server_error_retries=3,
-    )
+    bot = patient_bot(settings, STARTUP_FLOOD_WAIT)
     try:
         if not enabled:
             return _disable(bot, url, log)
