@@ -25,14 +25,12 @@ setup(
     ],
     extras_require={
         "redis": ["redis>=5"],
-        "celery": ["celery[redis]>=5.3"],
         "limits": ["limits>=3.10"],
         "test": [
             "pytest>=8",
             "hypothesis>=6.100",
             "redis>=5",
             "limits>=3.10",
-            "celery[redis]>=5.3",
             "ruff>=0.5",
             "mypy>=1.10",
             "types-requests",
