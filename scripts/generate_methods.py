@@ -4,7 +4,7 @@ Usage::
 
     .venv/bin/python scripts/generate_methods.py [path/to/api.json]
 
-The default spec path is ``../shared/telegram-bot-api/api.json`` relative to the repository.
+The default spec is the vendored ``spec/telegram-bot-api/api.json``.
 The output is deterministic, so a test can regenerate it in memory and compare.
 """
 
@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
-DEFAULT_SPEC = REPO.parent / "shared" / "telegram-bot-api" / "api.json"
+DEFAULT_SPEC = REPO / "spec" / "telegram-bot-api" / "api.json"
 OUTPUT = REPO / "flask_tgwebhook" / "_methods.py"
 
 # Bot API scalar types and their Python spelling; anything else (objects, arrays,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import inspect
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -18,10 +17,10 @@ from flask_tgwebhook.client import Bot
 from flask_tgwebhook.errors import TelegramError
 from flask_tgwebhook.testing import FakeTelegram
 
+from .spec import load_spec
+
 REPO = Path(__file__).resolve().parent.parent
-SPEC: dict[str, Any] = json.loads(
-    (REPO.parent / "shared" / "telegram-bot-api" / "api.json").read_text(encoding="utf-8")
-)
+SPEC: dict[str, Any] = load_spec()
 TOKEN = "123456:TEST-fake-token-for-flask-tgwebhook"
 # A value of the right shape for each scalar Bot API type; objects and arrays get {} and [].
 DUMMIES: dict[str, Any] = {"Integer": 7, "String": "x", "Boolean": True, "Float": 1.5}

@@ -1,9 +1,7 @@
-"""The decorators cover every Update field of the Bot API spec shipped in shared/."""
+"""The decorators cover every Update field of the vendored Bot API spec."""
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,13 +10,12 @@ from flask_tgwebhook import Router, TelegramWebhook
 from flask_tgwebhook.dispatch import Observer
 from flask_tgwebhook.update import UPDATE_TYPES
 
-SPEC = Path(__file__).resolve().parents[2] / "shared" / "telegram-bot-api" / "api.json"
+from .spec import load_spec
 
 
 @pytest.fixture(scope="module")
 def spec() -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(SPEC.read_text())
-    return data
+    return load_spec()
 
 
 def update_fields(spec: dict[str, Any]) -> list[str]:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 import threading
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,8 +14,9 @@ from flask_tgwebhook.testing.updates import (
     next_update_id,
 )
 
-SPEC_PATH = Path(__file__).resolve().parents[2] / "shared" / "telegram-bot-api" / "api.json"
-SPEC: dict[str, Any] = json.loads(SPEC_PATH.read_text(encoding="utf-8"))
+from .spec import load_spec
+
+SPEC: dict[str, Any] = load_spec()
 TYPES: dict[str, Any] = SPEC["types"]
 UPDATE_FIELDS = [f for f in TYPES["Update"]["fields"] if f["name"] != "update_id"]
 
