@@ -1,4 +1,5 @@
 """Packaging for flask_tgwebhook."""
+
 from __future__ import annotations
 
 from pathlib import Path

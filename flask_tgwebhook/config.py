@@ -246,7 +246,6 @@ def _on_error(config: Mapping[str, Any]) -> str:
     return policy
 
 
-
 def _dedupe_url(config: Mapping[str, Any], env: Mapping[str, str]) -> str | None:
     url = config.get("TELEGRAM_DEDUPE_URL") or env.get("TELEGRAM_DEDUPE_URL")
     if not url:
@@ -259,4 +258,3 @@ def _dedupe_url(config: Mapping[str, Any], env: Mapping[str, str]) -> str | None
             f"(schemes: {', '.join(DEDUPE_URL_SCHEMES)}); the value set is not one."
         )
     return str(url)
-

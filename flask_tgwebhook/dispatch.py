@@ -236,9 +236,7 @@ class Router:
         return decorator
 
     @setupmethod
-    def register_error_handler(
-        self, exc_class: type[X], fn: Callable[[X, Update], Any]
-    ) -> None:
+    def register_error_handler(self, exc_class: type[X], fn: Callable[[X, Update], Any]) -> None:
         """The non-decorator twin of :meth:`errorhandler`."""
         if not (isinstance(exc_class, type) and issubclass(exc_class, BaseException)):
             raise TypeError(f"{exc_class!r} is not an exception class.")

@@ -410,9 +410,7 @@ def retrying_bot(telegram: FakeTelegram) -> Iterator[Bot]:
         yield bot
 
 
-def test_server_errors_retry_idempotent_methods(
-    retrying_bot: Bot, telegram: FakeTelegram
-) -> None:
+def test_server_errors_retry_idempotent_methods(retrying_bot: Bot, telegram: FakeTelegram) -> None:
     telegram.fail("getMe", error_code=500, times=2)
     assert retrying_bot.get_me()["id"] == 123456
     assert len(telegram.calls_to("getMe")) == 3
@@ -423,9 +421,7 @@ def test_server_errors_retry_idempotent_methods(
     assert len(telegram.calls_to("getMe")) == 6
 
 
-def test_server_errors_never_retry_other_methods(
-    retrying_bot: Bot, telegram: FakeTelegram
-) -> None:
+def test_server_errors_never_retry_other_methods(retrying_bot: Bot, telegram: FakeTelegram) -> None:
     telegram.fail("sendMessage", error_code=500)
     with pytest.raises(ServerError):
         retrying_bot.send_message(chat_id=1, text="once")

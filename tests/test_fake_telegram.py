@@ -732,9 +732,7 @@ def test_default_allowed_updates_leave_out_chat_member_and_reactions(fast: FakeT
 # -- https and the uploaded certificate --------------------------------------------------------
 
 
-def test_https_delivery_trusts_the_uploaded_certificate(
-    fast: FakeTelegram, tmp_path: Path
-) -> None:
+def test_https_delivery_trusts_the_uploaded_certificate(fast: FakeTelegram, tmp_path: Path) -> None:
     context, cert_pem = tls_server(tmp_path, "127.0.0.1")
     with hook_app(ok, context) as hook:
         answer = set_webhook(fast, url=hook.url, files={"certificate": ("cert.pem", cert_pem)})

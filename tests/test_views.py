@@ -457,8 +457,7 @@ def test_retries_are_capped_per_update(
     headers = {"X-Telegram-Bot-Api-Secret-Token": SECRET}
     update = make_update(text="poison")
     statuses = [
-        client.post("/telegram/webhook", json=update, headers=headers).status_code
-        for _ in range(5)
+        client.post("/telegram/webhook", json=update, headers=headers).status_code for _ in range(5)
     ]
     # Two redeliveries asked for, then acknowledged and remembered as done.
     assert statuses == [500, 500, 200, 200, 200]
@@ -494,8 +493,7 @@ def test_retry_cap_holds_while_the_store_is_down(tg: TelegramWebhook) -> None:
     headers = {"X-Telegram-Bot-Api-Secret-Token": SECRET}
     update = make_update(text="x")
     statuses = [
-        client.post("/telegram/webhook", json=update, headers=headers).status_code
-        for _ in range(2)
+        client.post("/telegram/webhook", json=update, headers=headers).status_code for _ in range(2)
     ]
     assert statuses == [500, 200]  # counted in the process while the store is away
     assert len(runs) == 2

@@ -172,9 +172,7 @@ def check_set_webhook(
         raise WebhookRefused("Bad Request: secret token contains unallowed characters")
     certificate = _certificate(params, files)
     if certificate is not None and len(certificate) > MAX_CERTIFICATE_FILE_SIZE:
-        raise WebhookRefused(
-            f"Bad Request: certificate size is too big ({len(certificate)} bytes)"
-        )
+        raise WebhookRefused(f"Bad Request: certificate size is too big ({len(certificate)} bytes)")
     problem = _webhook_problem(parsed, params, certificate, allow_loopback, allow_http)
     if problem:
         raise WebhookRefused(f"Bad Request: bad webhook: {problem}")

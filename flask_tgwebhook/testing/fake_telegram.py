@@ -50,6 +50,7 @@ _TOKEN_SHAPE = re.compile(r"[0-9]+:[A-Za-z0-9_-]+")
 _PATH = re.compile(r"/bot(?P<token>[^/]+)/(?P<method>[A-Za-z0-9_]+)/?")
 _WEBHOOK_METHODS = ("setwebhook", "deletewebhook")
 
+
 class FakeTelegram:
     """A Bot API server on 127.0.0.1 (a free port) in a daemon thread.
 
