@@ -342,6 +342,21 @@ def test_webhook_info_shows_a_recent_error_as_a_date(run: Any, telegram: FakeTel
     assert "failed to deliver in the last 600 seconds" in checked.output
 
 
+def test_set_webhook_reports_telegrams_last_error(run: Any, telegram: FakeTelegram) -> None:
+    # Nothing answers at URL, so the delivery fails. Setting the same webhook again keeps it
+    # (and the error, as on Telegram); the read-back of getWebhookInfo shows the error, so a
+    # redeploy does not hide a broken webhook.
+    assert run("set-webhook", "--url", URL).exit_code == 0
+    telegram.deliver(make_update("message", text="hi"), wait=True)
+    message = telegram.webhook_info()["last_error_message"]
+    assert message
+    result = run("set-webhook", "--url", URL)
+    assert result.exit_code == 0, result.output
+    assert "Telegram's last delivery error, at " in result.output
+    assert message in result.output
+    assert methods(telegram)[-1] == "getWebhookInfo"
+
+
 def test_poll_runs_updates_through_the_handlers(run: Any, telegram: FakeTelegram) -> None:
     telegram.deliver(make_update("message", text="/start", chat_id=42, update_id=10))
     telegram.deliver(make_update("callback_query", data="yes", update_id=11))
