@@ -18,6 +18,8 @@ from flask_tgwebhook.testing.client import TelegramTestClient
 from flask_tgwebhook.testing.demo import run_offline, run_real
 from flask_tgwebhook.testing.live import LiveServer, connect_webhook, telegram_config
 
+from .servers import wait_until
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -102,6 +104,54 @@ def test_example_app_runs_offline_as_the_readme_says() -> None:
     assert "bot > answerCallbackQuery: 'Noted!'" in result.stdout
     assert "The conversation went through." in result.stdout
     assert result.stderr == ""
+
+
+def test_real_mode_without_a_token_says_where_to_get_one() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TELEGRAM_")}
+    result = subprocess.run(
+        [sys.executable, "example_app.py", "--real"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2  # argparse's usage error, before any network call
+    assert "--real needs TELEGRAM_BOT_TOKEN in the environment (from @BotFather)" in result.stderr
+    assert result.stdout == ""
+
+
+def test_a_token_in_the_environment_switches_the_example_to_real_mode(
+    fake_telegram: FakeTelegram,
+) -> None:
+    # TELEGRAM_BOT_TOKEN alone means "real": the example long-polls the API it is pointed at
+    # (here the emulator, through the same environment variables) instead of the offline demo.
+    fake_telegram.deliver(make_update(text="from the environment", chat_id=6))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TELEGRAM_")}
+    env.update({key: str(value) for key, value in telegram_config(fake_telegram).items()})
+    with subprocess.Popen(
+        [sys.executable, "example_app.py"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    ) as process:
+        try:
+            wait_until(
+                lambda: bool(fake_telegram.calls_to("sendMessage")) or process.poll() is not None,
+                timeout=60,
+                what="the example to answer over long polling",
+            )
+        finally:
+            process.terminate()
+            output, _ = process.communicate(timeout=30)
+    [sent] = fake_telegram.calls_to("sendMessage")
+    assert sent.params == {"chat_id": 6, "text": "from the environment"}
+    assert "with long polling" in output
+    assert "The conversation went through." not in output  # not the offline demo
+    assert fake_telegram.token.split(":", 1)[1] not in output
 
 
 def test_real_mode_long_polls_the_same_bot(fake_telegram: FakeTelegram) -> None:
