@@ -26,14 +26,9 @@ from .client import Bot
 from .errors import Conflict, NotFound, TelegramError, Unauthorized
 from .polling import poll_updates
 from .redact import redact
-from .startup import (
-    WebhookURLError,
-    ensure_webhook,
-    patient_bot,
-    public_webhook_url,
-    validate_webhook_url,
-)
+from .startup import ensure_webhook, patient_bot
 from .update import UPDATE_TYPES
+from .webhook_url import WebhookURLError, public_webhook_url, validate_webhook_url
 
 if TYPE_CHECKING:
     from .extension import TelegramState

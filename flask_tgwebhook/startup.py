@@ -1,4 +1,4 @@
-"""Start-up webhook configuration: the public URL, and setting the webhook only when needed.
+"""Start-up webhook configuration: setting the webhook only when it differs from the wanted one.
 
 Run once per deploy (the gunicorn hook in :mod:`flask_tgwebhook.gunicorn` does it in the master
 process), never once per worker: Telegram answers a burst of ``setWebhook`` calls with 429.
@@ -6,18 +6,21 @@ process), never once per worker: Telegram answers a burst of ``setWebhook`` call
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 from .client import Bot, InputFile
-from .config import DEFAULTS, Settings, public_host
-from .update import UPDATE_TYPES
+from .config import Settings, flag, whole_number
+from .webhook_report import WebhookReport, date_from_epoch, differences
+from .webhook_url import (
+    ALLOWED_PORTS,
+    WebhookURLError,
+    public_webhook_url,
+    validate_webhook_url,
+)
 
 if TYPE_CHECKING:
     from flask import Flask
@@ -34,9 +37,6 @@ __all__ = [
     "validate_webhook_url",
 ]
 
-#: The ports Telegram delivers webhooks to.
-ALLOWED_PORTS = (443, 80, 88, 8443)
-
 #: Longest flood-control wait (seconds) the start-up configuration sits out.
 STARTUP_FLOOD_WAIT = 30.0
 
@@ -44,62 +44,6 @@ STARTUP_FLOOD_WAIT = 30.0
 ENABLED_KEY = "TELEGRAM_BOT_ENABLED"
 
 _default_logger = logging.getLogger("flask_tgwebhook.startup")
-
-
-class WebhookURLError(ValueError):
-    """The webhook URL is one Telegram would refuse; the message says what to change."""
-
-
-def public_webhook_url(
-    config: Mapping[str, Any], environ: Mapping[str, str] | None = None
-) -> str | None:
-    """The public https URL Telegram should deliver to, or ``None`` when nothing says.
-
-    ``TELEGRAM_WEBHOOK_URL`` (config, then environment) wins; otherwise the public host
-    (``TELEGRAM_PUBLIC_HOST``, or the platform's variable: Railway's ``RAILWAY_PUBLIC_DOMAIN``,
-    Render's ``RENDER_EXTERNAL_HOSTNAME``, Fly's ``FLY_APP_NAME`` as ``<name>.fly.dev``)
-    plus ``TELEGRAM_WEBHOOK_PATH``.
-    """
-    env = os.environ if environ is None else environ
-    url = config.get("TELEGRAM_WEBHOOK_URL") or env.get("TELEGRAM_WEBHOOK_URL")
-    if url:
-        return str(url)
-    host = public_host(config, env)
-    if not host:
-        return None
-    path = str(config.get("TELEGRAM_WEBHOOK_PATH") or DEFAULTS["TELEGRAM_WEBHOOK_PATH"])
-    return f"https://{host}{path}"
-
-
-def validate_webhook_url(url: str, *, token: str | None = None) -> str:
-    """Return ``url`` if Telegram would accept it as a webhook; raise :class:`WebhookURLError`.
-
-    Telegram delivers only over HTTPS, only to ports 443, 80, 88 and 8443. When ``token`` is
-    given, a URL that contains it is refused too: URLs end up in logs.
-    """
-    parts = urlsplit(url)
-    if parts.scheme != "https":
-        raise WebhookURLError(
-            f"Telegram delivers webhooks only over HTTPS, and {url!r} is not an https:// URL. "
-            "Serve the app behind TLS (nginx, or your platform's https address) and use that URL."
-        )
-    if not parts.hostname:
-        raise WebhookURLError(f"{url!r} has no host name; give the full https://host/path URL.")
-    try:
-        port = parts.port or 443
-    except ValueError:
-        raise WebhookURLError(f"{url!r} has a port that is not a number.") from None
-    if port not in ALLOWED_PORTS:
-        raise WebhookURLError(
-            f"Telegram delivers webhooks only to ports 443, 80, 88 and 8443, not {port}. "
-            "Listen on one of those (or put a proxy there) and change the URL."
-        )
-    if token and token.partition(":")[2] in url:  # the secret part is what must not leak
-        raise WebhookURLError(
-            "The webhook URL contains the bot token; use a path without it (the default "
-            "TELEGRAM_WEBHOOK_PATH is fine) and let the secret token authenticate Telegram."
-        )
-    return url
 
 
 def bot_enabled(config: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> bool:
@@ -114,100 +58,16 @@ def _setting(config: Mapping[str, Any], env: Mapping[str, str], key: str) -> Any
 
 def _flag(config: Mapping[str, Any], env: Mapping[str, str], key: str, default: bool) -> bool:
     value = _setting(config, env, key)
-    if value is None or isinstance(value, bool):
-        return default if value is None else value
-    text = str(value).strip().lower()
-    if not text:
+    if value is None or (isinstance(value, str) and not value.strip()):
         return default
-    if text in ("1", "true", "yes", "on"):
-        return True
-    if text in ("0", "false", "no", "off"):
-        return False
-    raise RuntimeError(f"{key} must be true or false (1/0, yes/no, on/off), got {value!r}.")
+    return flag({key: value}, key)
 
 
 def _number(config: Mapping[str, Any], env: Mapping[str, str], key: str) -> int | None:
     value = _setting(config, env, key)
     if value is None or value == "":
         return None
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise RuntimeError(f"{key} must be a whole number, got {value!r}.") from None
-
-
-@dataclass
-class WebhookReport:
-    """What :func:`ensure_webhook` found and did."""
-
-    url: str | None
-    #: True when setWebhook (or, for a disabled bot, deleteWebhook) was called.
-    changed: bool = False
-    #: How Telegram's webhook differed from what was wanted (empty when it matched).
-    reasons: list[str] = field(default_factory=list)
-    #: The webhook URL Telegram had before, when it was another one.
-    previous_url: str | None = None
-    #: getWebhookInfo's answer after any change.
-    info: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def pending_update_count(self) -> int:
-        return int(self.info.get("pending_update_count") or 0)
-
-    @property
-    def last_error_message(self) -> str | None:
-        return self.info.get("last_error_message") or None
-
-    @property
-    def last_error_date(self) -> dt.datetime | None:
-        return _date(self.info.get("last_error_date"))
-
-
-def _date(epoch: Any) -> dt.datetime | None:
-    return dt.datetime.fromtimestamp(epoch, dt.UTC) if isinstance(epoch, int) and epoch else None
-
-
-def differences(
-    info: Mapping[str, Any],
-    url: str,
-    *,
-    certificate: bool,
-    allowed_updates: Sequence[str] | None,
-    max_connections: int | None,
-    ip_address: str | None,
-) -> list[str]:
-    """How getWebhookInfo's answer differs from what is wanted, in words; empty if it matches.
-
-    Telegram does not report the secret token or the certificate itself, so a changed secret
-    or a new certificate is not seen here; a last error of 403 (our route refusing a stale
-    secret) is taken as a difference, and ``ensure_webhook(force=True)`` covers the rest.
-    """
-    found: list[str] = []
-    current = info.get("url") or ""
-    if current != url:
-        found.append(f"the URL was {current or 'not set'}")
-    if certificate and not info.get("has_custom_certificate"):
-        found.append("Telegram had no certificate of ours")
-    if not certificate and info.get("has_custom_certificate"):
-        found.append("Telegram had a self-signed certificate")
-    if allowed_updates is not None and not _same_updates(info, allowed_updates):
-        have = ", ".join(sorted(info.get("allowed_updates") or ())) or "the default"
-        found.append(f"allowed_updates was {have}")
-    if max_connections is not None and info.get("max_connections") != max_connections:
-        found.append(f"max_connections was {info.get('max_connections')}")
-    if ip_address is not None and info.get("ip_address") != ip_address:
-        found.append(f"ip_address was {info.get('ip_address')}")
-    if current == url and "403" in str(info.get("last_error_message") or ""):
-        found.append("the last delivery was refused with 403, so the secret token may have changed")
-    return found
-
-
-def _same_updates(info: Mapping[str, Any], wanted: Sequence[str]) -> bool:
-    """Telegram drops the types it does not know from ``allowed_updates``: a handler for a
-    type newer than this library's list, or a misspelt one, must not make every deploy set
-    the webhook again. Only types this version knows are compared for being missing."""
-    have, want = set(info.get("allowed_updates") or ()), set(wanted)
-    return have == want or (have <= want and not (want - have) & set(UPDATE_TYPES))
+    return whole_number({key: value}, key)
 
 
 def patient_bot(settings: Settings, flood_wait_max: float) -> Bot:
@@ -297,7 +157,7 @@ def _log_status(log: logging.Logger, info: Mapping[str, Any]) -> None:
     log.info("Telegram has %d pending updates for this bot.", info.get("pending_update_count", 0))
     error = info.get("last_error_message")
     if error:
-        when = _date(info.get("last_error_date"))
+        when = date_from_epoch(info.get("last_error_date"))
         stamp = when.strftime("%Y-%m-%d %H:%M:%S UTC") if when else "an unknown time"
         log.warning("Telegram's last delivery error, at %s: %s", stamp, error)
 
@@ -311,8 +171,9 @@ def setup_webhook(
 ) -> WebhookReport:
     """Configure the webhook for ``app`` from its config: what the start-up hook runs.
 
-    Uses the public URL (:func:`public_webhook_url`), the app's secret, the update types
-    that have handlers, and these optional keys (config, then environment):
+    Uses the public URL (:func:`~flask_tgwebhook.webhook_url.public_webhook_url`), the app's
+    secret, the update types that have handlers, and these optional keys (config, then
+    environment):
     ``TELEGRAM_WEBHOOK_CERTIFICATE`` (PEM path to upload), ``TELEGRAM_WEBHOOK_MAX_CONNECTIONS``,
     ``TELEGRAM_WEBHOOK_IP_ADDRESS``, ``TELEGRAM_DROP_PENDING_UPDATES``. With
     ``TELEGRAM_BOT_ENABLED`` off it removes the webhook when it points at this app (so the bot

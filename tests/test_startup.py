@@ -15,13 +15,13 @@ from flask_tgwebhook.config import derive_secret
 from flask_tgwebhook.startup import (
     WebhookURLError,
     bot_enabled,
-    differences,
     ensure_webhook,
     public_webhook_url,
     setup_webhook,
     validate_webhook_url,
 )
 from flask_tgwebhook.testing import FakeTelegram, make_update
+from flask_tgwebhook.webhook_report import differences
 
 TOKEN = "123456:TEST-fake-token-for-flask-tgwebhook"
 URL = "https://bot.example.com/telegram/webhook"

@@ -1,0 +1,71 @@
+"""The webhook's public URL: where it comes from, and whether Telegram would accept it."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+from .config import DEFAULTS, public_host
+
+__all__ = ["ALLOWED_PORTS", "WebhookURLError", "public_webhook_url", "validate_webhook_url"]
+
+#: The ports Telegram delivers webhooks to.
+ALLOWED_PORTS = (443, 80, 88, 8443)
+
+
+class WebhookURLError(ValueError):
+    """The webhook URL is one Telegram would refuse; the message says what to change."""
+
+
+def public_webhook_url(
+    config: Mapping[str, Any], environ: Mapping[str, str] | None = None
+) -> str | None:
+    """The public https URL Telegram should deliver to, or ``None`` when nothing says.
+
+    ``TELEGRAM_WEBHOOK_URL`` (config, then environment) wins; otherwise the public host
+    (``TELEGRAM_PUBLIC_HOST``, or the platform's variable: Railway's ``RAILWAY_PUBLIC_DOMAIN``,
+    Render's ``RENDER_EXTERNAL_HOSTNAME``, Fly's ``FLY_APP_NAME`` as ``<name>.fly.dev``)
+    plus ``TELEGRAM_WEBHOOK_PATH``.
+    """
+    env = os.environ if environ is None else environ
+    url = config.get("TELEGRAM_WEBHOOK_URL") or env.get("TELEGRAM_WEBHOOK_URL")
+    if url:
+        return str(url)
+    host = public_host(config, env)
+    if not host:
+        return None
+    path = str(config.get("TELEGRAM_WEBHOOK_PATH") or DEFAULTS["TELEGRAM_WEBHOOK_PATH"])
+    return f"https://{host}{path}"
+
+
+def validate_webhook_url(url: str, *, token: str | None = None) -> str:
+    """Return ``url`` if Telegram would accept it as a webhook; raise :class:`WebhookURLError`.
+
+    Telegram delivers only over HTTPS, only to ports 443, 80, 88 and 8443. When ``token`` is
+    given, a URL that contains it is refused too: URLs end up in logs.
+    """
+    parts = urlsplit(url)
+    if parts.scheme != "https":
+        raise WebhookURLError(
+            f"Telegram delivers webhooks only over HTTPS, and {url!r} is not an https:// URL. "
+            "Serve the app behind TLS (nginx, or your platform's https address) and use that URL."
+        )
+    if not parts.hostname:
+        raise WebhookURLError(f"{url!r} has no host name; give the full https://host/path URL.")
+    try:
+        port = parts.port or 443
+    except ValueError:
+        raise WebhookURLError(f"{url!r} has a port that is not a number.") from None
+    if port not in ALLOWED_PORTS:
+        raise WebhookURLError(
+            f"Telegram delivers webhooks only to ports 443, 80, 88 and 8443, not {port}. "
+            "Listen on one of those (or put a proxy there) and change the URL."
+        )
+    if token and token.partition(":")[2] in url:  # the secret part is what must not leak
+        raise WebhookURLError(
+            "The webhook URL contains the bot token; use a path without it (the default "
+            "TELEGRAM_WEBHOOK_PATH is fine) and let the secret token authenticate Telegram."
+        )
+    return url
