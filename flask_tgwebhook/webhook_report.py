@@ -15,7 +15,7 @@ __all__ = ["WebhookReport", "date_from_epoch", "differences"]
 
 @dataclass
 class WebhookReport:
-    """What :func:`ensure_webhook` found and did."""
+    """What :func:`~flask_tgwebhook.startup.ensure_webhook` found and did."""
 
     url: str | None
     #: True when setWebhook (or, for a disabled bot, deleteWebhook) was called.
