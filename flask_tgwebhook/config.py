@@ -189,7 +189,7 @@ class Settings:
             token=token,
             api_url=api_url,
             webhook_path=path,
-            webhook_url=_webhook_url(config, env, path),
+            webhook_url=configured_webhook_url(config, env, path),
             bot_username=(config.get("TELEGRAM_BOT_USERNAME") or "").lstrip("@") or None,
             webhook_secret=_secret(config, token),
             max_body_size=whole_number(config, "TELEGRAM_MAX_BODY_SIZE"),
@@ -208,7 +208,10 @@ class Settings:
         )
 
 
-def _webhook_url(config: Mapping[str, Any], env: Mapping[str, str], path: str) -> str | None:
+def configured_webhook_url(
+    config: Mapping[str, Any], env: Mapping[str, str], path: str
+) -> str | None:
+    """``TELEGRAM_WEBHOOK_URL`` (config, then environment), else the public host plus ``path``."""
     url = config.get("TELEGRAM_WEBHOOK_URL") or env.get("TELEGRAM_WEBHOOK_URL")
     if url:
         return str(url)

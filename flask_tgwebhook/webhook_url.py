@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from .config import DEFAULTS, public_host
+from .config import DEFAULTS, configured_webhook_url
 
 __all__ = ["ALLOWED_PORTS", "WebhookURLError", "public_webhook_url", "validate_webhook_url"]
 
@@ -29,15 +29,8 @@ def public_webhook_url(
     Render's ``RENDER_EXTERNAL_HOSTNAME``, Fly's ``FLY_APP_NAME`` as ``<name>.fly.dev``)
     plus ``TELEGRAM_WEBHOOK_PATH``.
     """
-    env = os.environ if environ is None else environ
-    url = config.get("TELEGRAM_WEBHOOK_URL") or env.get("TELEGRAM_WEBHOOK_URL")
-    if url:
-        return str(url)
-    host = public_host(config, env)
-    if not host:
-        return None
     path = str(config.get("TELEGRAM_WEBHOOK_PATH") or DEFAULTS["TELEGRAM_WEBHOOK_PATH"])
-    return f"https://{host}{path}"
+    return configured_webhook_url(config, os.environ if environ is None else environ, path)
 
 
 def validate_webhook_url(url: str, *, token: str | None = None) -> str:
