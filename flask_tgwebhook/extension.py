@@ -18,9 +18,9 @@ from flask import Flask, current_app
 
 from .client import Bot
 from .config import DEFAULTS, Settings, apply_defaults
-from .dedupe import Claim, DedupeStore, MemoryStore
 from .dispatch import HandlerTable, Router
 from .external.hooks import ExternalLinks
+from .stores import Claim, DedupeStore, MemoryStore
 from .views import make_webhook_blueprint
 
 logger = logging.getLogger("flask_tgwebhook")
@@ -174,7 +174,7 @@ class TelegramWebhook(ExternalLinks, Router):
     def _make_store(self, app: Flask, settings: Settings) -> DedupeStore:
         if self._store is None:
             if settings.dedupe_url:
-                from .dedupe_redis import RedisStore  # redis is an optional extra
+                from .stores.redis import RedisStore  # redis is an optional extra
 
                 return RedisStore.from_url(settings.dedupe_url)
             return MemoryStore()

@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING, Any
 from flask import Blueprint, Response, request
 
 from . import signals
-from .dedupe import Claim
 from .dispatch import UNHANDLED, Failure
 from .netguard import NetworkAllowlist
 from .redact import RedactingFilter
 from .reply import Reply
+from .stores import Claim
 from .update import Update
 
 if TYPE_CHECKING:
