@@ -28,7 +28,7 @@ from flask_tgwebhook.testing import (
     FakeTelegram,
     make_update,
 )
-from flask_tgwebhook.testing._delivery import RetryPolicy
+from flask_tgwebhook.testing._emulator.delivery import RetryPolicy
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 FORM = "application/x-www-form-urlencoded"

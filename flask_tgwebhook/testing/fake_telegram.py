@@ -23,10 +23,10 @@ from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
-from ._checks import check_params
-from ._delivery import Attempt, Delivery, RetryPolicy
-from ._faults import Fault, FaultBook, default_description
-from ._http import (
+from ._emulator.checks import check_params
+from ._emulator.delivery import Attempt, Delivery, RetryPolicy
+from ._emulator.faults import Fault, FaultBook, default_description
+from ._emulator.plumbing import (
     Call,
     QuietHandler,
     QuietServer,
@@ -35,8 +35,8 @@ from ._http import (
     ok_response,
     read_params,
 )
-from ._results import ResultMaker
-from ._webhook_side import WebhookSide
+from ._emulator.results import ResultMaker
+from ._emulator.webhook_side import WebhookSide
 from .updates import BOT_USER
 
 __all__ = ["DEFAULT_TOKEN", "Attempt", "Call", "Delivery", "FakeTelegram"]

@@ -20,7 +20,7 @@ from flask import Flask
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from ..certs import SelfSignedCert, generate_self_signed_cert
-from ._http import QuietHandler
+from ._emulator.plumbing import QuietHandler
 
 if TYPE_CHECKING:
     from .fake_telegram import FakeTelegram

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._objects import BOT_USER, make_chat, make_message, make_user, next_update_id
-from ._payloads import DEFAULT_CHAT_TYPES, UPDATE_BUILDERS, PayloadArgs
+from ._emulator.objects import BOT_USER, make_chat, make_message, make_user, next_update_id
+from ._emulator.payloads import DEFAULT_CHAT_TYPES, UPDATE_BUILDERS, PayloadArgs
 
 __all__ = [
     "BOT_USER",

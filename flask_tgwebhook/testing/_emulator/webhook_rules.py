@@ -16,8 +16,8 @@ from typing import Any
 
 from cryptography import x509
 
-from ..update import UPDATE_TYPES
-from ._results import parse_json_param
+from ...update import UPDATE_TYPES
+from .results import parse_json_param
 
 #: setWebhook's default max_connections, and the clamp Telegram applies (it never refuses).
 DEFAULT_MAX_CONNECTIONS = 40

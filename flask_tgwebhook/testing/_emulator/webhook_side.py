@@ -13,11 +13,11 @@ from typing import Any
 
 from werkzeug.wrappers import Response
 
-from ..update import UPDATE_TYPES
-from ._delivery import Delivery, ReplyRunner, RetryPolicy, queue_key
-from ._http import Call, error_response, ok_response, retry_after_response
-from ._scheduler import Scheduler
-from ._webhook_rules import (
+from ...update import UPDATE_TYPES
+from .delivery import Delivery, ReplyRunner, RetryPolicy, queue_key
+from .plumbing import Call, error_response, ok_response, retry_after_response
+from .scheduler import Scheduler
+from .webhook_rules import (
     DEFAULT_ALLOWED_UPDATES,
     WebhookConfig,
     WebhookRefused,

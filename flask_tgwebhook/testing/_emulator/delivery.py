@@ -25,8 +25,8 @@ import requests
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from ._http import Call, parse_body
-from ._webhook_rules import WebhookConfig
+from .plumbing import Call, parse_body
+from .webhook_rules import WebhookConfig
 
 # Methods Telegram does not run when a webhook answers with them.
 _IGNORED_REPLIES = ("deletewebhook", "setwebhook", "close", "logout")

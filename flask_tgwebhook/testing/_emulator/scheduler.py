@@ -12,9 +12,9 @@ import threading
 import time
 from typing import Any
 
-from ._delivery import Attempt, Delivery, Poster, ReplyRunner, RetryPolicy
-from ._http import Call
-from ._webhook_rules import WebhookConfig
+from .delivery import Attempt, Delivery, Poster, ReplyRunner, RetryPolicy
+from .plumbing import Call
+from .webhook_rules import WebhookConfig
 
 logger = logging.getLogger("flask_tgwebhook.testing")
 

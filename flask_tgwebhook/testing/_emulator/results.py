@@ -14,7 +14,7 @@ import time
 import zlib
 from typing import Any
 
-from .updates import make_user
+from .objects import make_user
 
 # send* methods whose Message carries a media object under this field.
 _MEDIA_FIELDS = {

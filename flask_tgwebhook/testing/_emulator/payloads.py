@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ._objects import BOT_USER, make_chat, make_message, make_user, next_message_id, next_query_id
+from .objects import BOT_USER, make_chat, make_message, make_user, next_message_id, next_query_id
 
 
 class PayloadArgs:
