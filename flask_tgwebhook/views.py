@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from flask import Blueprint, Response, request
 
 from . import signals
+from .body import UnreadableBody, read_body
 from .dispatch import UNHANDLED, Failure
 from .netguard import NetworkAllowlist
 from .redact import RedactingFilter
@@ -86,7 +87,10 @@ class WebhookView:
         content_type = environ.get("CONTENT_TYPE")
         if content_type != JSON_TYPE and not _is_json(content_type):
             return self.reject(415, "Unsupported Media Type: send the update as application/json.")
-        body = self.read_body(environ)
+        try:
+            body = self.read_body(environ)
+        except UnreadableBody as exc:
+            return self.reject(400, f"Bad Request: {exc}")
         if body is None:
             return self.reject(413, "Payload Too Large: the update is over the size limit.")
         raw = self.parse(body)
@@ -104,30 +108,10 @@ class WebhookView:
         """The body, or ``None`` when it is over the limit (checked before reading it).
 
         A malformed Content-Length reads as an empty body (400 follows).
+
+        :raises UnreadableBody: broken chunked framing, or the client left (400).
         """
-        limit = self.max_body_size
-        stream = environ["wsgi.input"]
-        announced = environ.get("CONTENT_LENGTH")
-        if announced:
-            try:
-                length = int(announced)
-            except ValueError:
-                return b""
-            if length > limit:
-                return None
-            # read(n) allocates n bytes up front: ask for what was announced, not the limit.
-            return stream.read(length) if length > 0 else b""
-        if not environ.get("wsgi.input_terminated"):
-            return b""  # no length and a server that does not end the stream: nothing to read
-        chunks: list[bytes] = []  # chunked: stop reading once past the limit
-        size = 0
-        while size <= limit:
-            chunk = stream.read(65536)
-            if not chunk:
-                return b"".join(chunks)
-            chunks.append(chunk)
-            size += len(chunk)
-        return None
+        return read_body(environ, self.max_body_size)
 
     @staticmethod
     def parse(body: bytes) -> dict[str, Any] | None:
