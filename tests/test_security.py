@@ -91,6 +91,26 @@ def raw_request(port: int, request: bytes) -> bytes:
     return answer
 
 
+# --- 4: a chunked link body over the limit ---------------------------------------------------
+
+
+@pytest.mark.slow
+def test_chunked_link_body_over_the_limit_is_413_on_a_real_server(serve: Any) -> None:
+    """Finding 4: the handler got the body cut at exactly 1 MiB, with a 200."""
+    calls: list[ExternalCall] = []
+    app, tg = links_app(calls)
+    url = serve(app) + link_path(app, tg, user_id=1)
+    for size in (LIMIT + 1, LIMIT + 70_000, 3 * LIMIT):
+        body = b"x" * size
+        pieces = iter([body[i : i + 65536] for i in range(0, size, 65536)])  # sent chunked
+        answer = requests.post(url, data=pieces, timeout=10)
+        assert answer.status_code == 413, size
+    assert calls == []
+    exact = b"y" * LIMIT  # the limit itself is allowed, byte for byte
+    assert requests.post(url, data=iter([exact]), timeout=10).status_code == 200
+    assert [call.body for call in calls] == [exact]
+
+
 # --- 8: broken chunked framing on the webhook ------------------------------------------------
 
 

@@ -7,13 +7,16 @@ link; only then is the body read and the handler run.
 
 from __future__ import annotations
 
+import io
 import logging
 from types import MappingProxyType
 from typing import Any
 
 from flask import Blueprint, Response, current_app, request
 from werkzeug.datastructures import Headers
-from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from werkzeug.exceptions import HTTPException
+
+from ..body import UnreadableBody, read_body
 
 from .hooks import ExternalCall, ExternalHook
 from .settings import ExternalState
@@ -90,16 +93,18 @@ class ExternalView:
         retry_after = self.limited("link", token_digest(token))
         if retry_after is not None:
             return self.too_many(retry_after)
-        # A chunked body declares no length; reading past the limit raises 413 then.
-        request.max_content_length = max_size
+        try:
+            body = read_body(request.environ, max_size)
+        except UnreadableBody as exc:
+            return self.reject(400, f"Bad Request: {exc}")
+        if body is None:  # a chunked body declares no length: it is counted while read
+            return self.reject(413, "Request body too large.")
+        _replay(request.environ, body)
         return self.run(hook, claims)
 
     def run(self, hook: ExternalHook, claims: LinkClaims) -> Response:
         self.state.hooks.freeze()
-        try:
-            call = build_call(claims)
-        except RequestEntityTooLarge:
-            return self.reject(413, "Request body too large.")
+        call = build_call(claims)
         try:
             result = hook.callback(call)
             response = Response(b"", 200) if result is None else current_app.make_response(result)
@@ -135,6 +140,12 @@ class ExternalView:
             request.remote_addr,
         )
         return _plain(status, text)
+
+
+def _replay(environ: dict[str, Any], body: bytes) -> None:
+    """Put the body read back as the request's stream, for werkzeug's form and JSON parsers."""
+    environ["wsgi.input"] = io.BytesIO(body)
+    environ["wsgi.input_terminated"] = True  # werkzeug reads it as it is, to its end
 
 
 def build_call(claims: LinkClaims) -> ExternalCall:
