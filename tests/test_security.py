@@ -149,3 +149,24 @@ def test_broken_chunked_framing_is_400_without_a_traceback(
     log = gunicorn_bot.log()
     assert "Traceback" not in log and "ERROR" not in log, log[-2000:]
     assert gunicorn_bot.alive()
+
+
+# --- 5: one link, many spellings -------------------------------------------------------------
+
+
+def test_a_respelled_link_shares_the_links_rate_limit() -> None:
+    """Finding 5: ``=``, ``==`` or ``%C3%A9`` appended still verified, and each spelling got
+    a fresh budget of its own."""
+    calls: list[ExternalCall] = []
+    app, tg = links_app(calls, TELEGRAM_EXTERNAL_RATE_LIMIT="2/minute")
+    client = app.test_client()
+    path = link_path(app, tg, user_id=1)
+    spellings = [path, path, path + "=", path + "==", path + "%C3%A9", path[:-1] + "%41"]
+    answers = [
+        # A new client address each time: only the per-link limit can refuse.
+        client.get(p, environ_base={"REMOTE_ADDR": f"198.51.100.{n}"}).status_code
+        for n, p in enumerate(spellings, 1)
+    ]
+    assert answers[:2] == [200, 200]
+    assert all(status in (403, 429) for status in answers[2:]), answers
+    assert len(calls) == 2

@@ -9,6 +9,7 @@ made for another bot is refused even when two bots share a key.
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import time
 from collections.abc import Mapping
@@ -139,6 +140,12 @@ def expiry(expires_in: float | timedelta | None, *, now: float | None = None) ->
     return math.ceil((time.time() if now is None else now) + expires_in)
 
 
-def token_digest(token: str) -> str:
-    """A short stable name for a token, so limiter keys never hold the token itself."""
-    return hashlib.sha256(token.encode()).hexdigest()[:32]
+def claims_digest(claims: LinkClaims) -> str:
+    """A short stable name for what a link says, for its rate limit.
+
+    Taken from the verified claims, not the token's text: base64 decoding forgives
+    padding, stray characters and unused bits, so one link has many spellings that all
+    verify, and each would otherwise get a budget of its own.
+    """
+    canonical = json.dumps(claims.to_payload(), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:32]

@@ -17,10 +17,9 @@ from werkzeug.datastructures import Headers
 from werkzeug.exceptions import HTTPException
 
 from ..body import UnreadableBody, read_body
-
 from .hooks import ExternalCall, ExternalHook
 from .settings import ExternalState
-from .signing import ExpiredLink, LinkClaims, LinkError, load_token, signing_keys, token_digest
+from .signing import ExpiredLink, LinkClaims, LinkError, claims_digest, load_token, signing_keys
 
 logger = logging.getLogger("flask_tgwebhook.external")
 
@@ -90,7 +89,7 @@ class ExternalView:
             return self.reject(404, "Not found: nothing handles this link.", claims.command)
         if not hook.allows(ip):
             return self.reject(403, "Forbidden: not allowed from this address.", claims.command)
-        retry_after = self.limited("link", token_digest(token))
+        retry_after = self.limited("link", claims_digest(claims))
         if retry_after is not None:
             return self.too_many(retry_after)
         try:
