@@ -170,3 +170,23 @@ def test_a_respelled_link_shares_the_links_rate_limit() -> None:
     assert answers[:2] == [200, 200]
     assert all(status in (403, 429) for status in answers[2:]), answers
     assert len(calls) == 2
+
+
+# --- 6: SECRET_KEY_FALLBACKS given as a string -----------------------------------------------
+
+
+def test_secret_key_fallbacks_as_a_string_is_refused_at_start_up() -> None:
+    """Finding 6: ``"old-key"`` became one key per character, so a link signed with ``"o"``
+    ran its handler."""
+    with pytest.raises(RuntimeError, match=r"SECRET_KEY_FALLBACKS must be a list") as info:
+        links_app([], SECRET_KEY_FALLBACKS="old-key")
+    assert "old-key" not in str(info.value)  # a key is a secret: never echoed
+    assert "FLASK_SECRET_KEY_FALLBACKS" in str(info.value)  # the fix for the environment
+    calls: list[ExternalCall] = []
+    app, tg = links_app(calls, SECRET_KEY_FALLBACKS=["old-key"])
+    from flask_tgwebhook.external import LinkClaims, dump_token
+
+    forged = dump_token([b"o"], LinkClaims(int(TOKEN.split(":")[0]), "paid", 1))
+    app.config["SECRET_KEY_FALLBACKS"] = "old-key"  # changed after start-up: refused too
+    assert app.test_client().get(f"/telegram/external/{forged}").status_code == 503
+    assert calls == []

@@ -20,7 +20,7 @@ from ..config import apply_defaults
 from .logs import install_link_redaction
 from .ratelimit import RateLimiter
 from .settings import DEFAULTS, EXTENSION_KEY, ExternalSettings, ExternalState
-from .signing import LinkClaims, dump_token, expiry, signing_keys
+from .signing import LinkClaims, dump_token, expiry, key_fallbacks, signing_keys
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -172,6 +172,7 @@ class ExternalHooks:
         from .views import make_external_blueprint
 
         apply_defaults(app.config, DEFAULTS)
+        key_fallbacks(app.config)  # a string there fails now, not at the first call
         settings = ExternalSettings.from_config(app.config, bot_settings.webhook_path)
         limiter = None
         if settings.rate_limit:

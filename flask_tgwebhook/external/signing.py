@@ -91,9 +91,26 @@ def signing_keys(config: Mapping[str, Any]) -> list[bytes]:
             "External links are signed with the app's SECRET_KEY, which is not set. Set "
             "app.config['SECRET_KEY'] to a long random value, the same on every worker."
         )
-    fallbacks = config.get("SECRET_KEY_FALLBACKS") or []
     # Fallbacks are listed newest first; itsdangerous tries keys from the end of the list.
-    return [want_bytes(k) for k in (*reversed(fallbacks), key)]
+    return [want_bytes(k) for k in (*reversed(key_fallbacks(config)), key)]
+
+
+def key_fallbacks(config: Mapping[str, Any]) -> list[Any]:
+    """``SECRET_KEY_FALLBACKS`` as a list; a lone string is refused with the fix.
+
+    ``FLASK_SECRET_KEY_FALLBACKS=old-key`` read by ``app.config.from_prefixed_env()`` is
+    such a string, and iterating it would make every character a signing key.
+    """
+    fallbacks = config.get("SECRET_KEY_FALLBACKS") or []
+    if isinstance(fallbacks, str | bytes):
+        # The value is a secret: the message never repeats it.
+        raise RuntimeError(
+            "SECRET_KEY_FALLBACKS must be a list of old keys, not a string (each character "
+            "would verify links as a key of its own). Write SECRET_KEY_FALLBACKS = ['old key'] "
+            "in the config, or FLASK_SECRET_KEY_FALLBACKS='[\"old key\"]' (a JSON list) in "
+            "the environment read by app.config.from_prefixed_env()."
+        )
+    return list(fallbacks)
 
 
 def _serializer(keys: list[bytes]) -> URLSafeSerializer:
