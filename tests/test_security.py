@@ -190,3 +190,20 @@ def test_secret_key_fallbacks_as_a_string_is_refused_at_start_up() -> None:
     app.config["SECRET_KEY_FALLBACKS"] = "old-key"  # changed after start-up: refused too
     assert app.test_client().get(f"/telegram/external/{forged}").status_code == 503
     assert calls == []
+
+
+# --- 9: deeply nested JSON on a valid link ---------------------------------------------------
+
+
+def test_deep_json_on_a_valid_link_still_reaches_the_handler() -> None:
+    """Finding 9: an uncaught RecursionError answered 503 and the handler never ran."""
+    calls: list[ExternalCall] = []
+    app, tg = links_app(calls)
+    body = b"[" * 100_000 + b"]" * 100_000
+    response = app.test_client().post(
+        link_path(app, tg, user_id=1), data=body, content_type="application/json"
+    )
+    assert response.status_code == 200
+    [call] = calls
+    assert call.body == body  # the raw body is there for the handler to judge
+    assert call.content is None  # as for any JSON that can't be parsed

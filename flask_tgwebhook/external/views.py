@@ -173,5 +173,8 @@ def _content() -> Any:
     if "content" in form:
         return form["content"]
     if request.is_json:
-        return request.get_json(silent=True)
+        try:
+            return request.get_json(silent=True)
+        except RecursionError:  # nested past the interpreter's limit: as unreadable as bad JSON
+            return None
     return form.to_dict() or None
