@@ -207,3 +207,27 @@ def test_deep_json_on_a_valid_link_still_reaches_the_handler() -> None:
     [call] = calls
     assert call.body == body  # the raw body is there for the handler to judge
     assert call.content is None  # as for any JSON that can't be parsed
+
+
+# --- 11: the origin of a link ----------------------------------------------------------------
+
+
+def test_links_are_not_minted_from_the_host_header_in_production(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Finding 11: with no base URL configured, ``Host: evil.example`` minted links to
+    evil.example."""
+    app, tg = links_app([], TESTING=False, TELEGRAM_WEBHOOK_URL=None)
+    with app.test_request_context("/", headers={"Host": "evil.example"}):
+        with pytest.raises(RuntimeError, match="TELEGRAM_EXTERNAL_BASE_URL") as info:
+            tg.external_url("paid", user_id=1)
+    assert "evil.example" not in str(info.value)
+    # In development and tests the request's host is used, and said so loudly, once.
+    app.debug = True
+    with caplog.at_level(logging.WARNING, "flask_tgwebhook.external"):
+        for _ in range(2):
+            with app.test_request_context("/", base_url="http://bot.internal:8000"):
+                url = tg.external_url("paid", user_id=1)
+    assert url.startswith("https://bot.internal:8000/telegram/external/")
+    warnings = [r.getMessage() for r in caplog.records if "Host header" in r.getMessage()]
+    assert len(warnings) == 1

@@ -227,16 +227,30 @@ class ExternalHooks:
 
 
 def base_url(state: ExternalState) -> str:
-    """Where the world reaches this app: the configured base, the webhook's origin, or the
-    current request's host (always https)."""
+    """Where the world reaches this app: the configured base, or the webhook's origin.
+
+    Without either, a request's ``Host`` header is used only in debug or testing mode: a
+    client writes that header, and a link minted from it would send the token to the
+    client's host.
+    """
     base = state.settings.base_url or state.bot_settings.public_base_url
     if base:
         return base.rstrip("/")
-    if has_request_context():
+    if has_request_context() and (current_app.debug or current_app.testing):
+        if not state.host_warned:
+            state.host_warned = True
+            logger.warning(
+                "external_url(): links take their origin from the request's Host header, %r, "
+                "because neither TELEGRAM_EXTERNAL_BASE_URL nor TELEGRAM_WEBHOOK_URL is set "
+                "(allowed in debug and testing only). Set TELEGRAM_EXTERNAL_BASE_URL.",
+                request.host,
+            )
         return f"https://{request.host}{request.script_root}"
     raise RuntimeError(
-        "Can't tell this app's public address to make an external link outside a request. Set "
-        "TELEGRAM_EXTERNAL_BASE_URL (e.g. 'https://bot.example.com') or TELEGRAM_WEBHOOK_URL."
+        "Can't tell this app's public address to make an external link. Set "
+        "TELEGRAM_EXTERNAL_BASE_URL (e.g. 'https://bot.example.com') or TELEGRAM_WEBHOOK_URL; "
+        "the request's Host header is not used outside debug and testing, because a client "
+        "can write anything there."
     )
 
 

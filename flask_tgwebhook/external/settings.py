@@ -92,6 +92,8 @@ class ExternalState:
     settings: ExternalSettings
     bot_settings: Settings
     limiter: RateLimiter | None = field(default=None)
+    #: Whether the warning that links take their origin from a request was logged.
+    host_warned: bool = False
 
     @property
     def bot_id(self) -> int | None:
