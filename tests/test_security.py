@@ -6,7 +6,6 @@ Tests marked slow run a real server (werkzeug's, gunicorn) on 127.0.0.1.
 
 from __future__ import annotations
 
-import io
 import logging
 import socket
 import threading
@@ -21,6 +20,7 @@ from flask import Flask
 from werkzeug.serving import make_server
 
 from flask_tgwebhook import ExternalCall, TelegramWebhook
+from flask_tgwebhook.external import LinkClaims, dump_token
 
 from .conftest import SECRET, TOKEN
 from .servers import HOST, Gunicorn
@@ -183,9 +183,7 @@ def test_secret_key_fallbacks_as_a_string_is_refused_at_start_up() -> None:
     assert "old-key" not in str(info.value)  # a key is a secret: never echoed
     assert "FLASK_SECRET_KEY_FALLBACKS" in str(info.value)  # the fix for the environment
     calls: list[ExternalCall] = []
-    app, tg = links_app(calls, SECRET_KEY_FALLBACKS=["old-key"])
-    from flask_tgwebhook.external import LinkClaims, dump_token
-
+    app, _ = links_app(calls, SECRET_KEY_FALLBACKS=["old-key"])
     forged = dump_token([b"o"], LinkClaims(int(TOKEN.split(":")[0]), "paid", 1))
     app.config["SECRET_KEY_FALLBACKS"] = "old-key"  # changed after start-up: refused too
     assert app.test_client().get(f"/telegram/external/{forged}").status_code == 503
@@ -218,9 +216,11 @@ def test_links_are_not_minted_from_the_host_header_in_production(
     """Finding 11: with no base URL configured, ``Host: evil.example`` minted links to
     evil.example."""
     app, tg = links_app([], TESTING=False, TELEGRAM_WEBHOOK_URL=None)
-    with app.test_request_context("/", headers={"Host": "evil.example"}):
-        with pytest.raises(RuntimeError, match="TELEGRAM_EXTERNAL_BASE_URL") as info:
-            tg.external_url("paid", user_id=1)
+    with (
+        app.test_request_context("/", headers={"Host": "evil.example"}),
+        pytest.raises(RuntimeError, match="TELEGRAM_EXTERNAL_BASE_URL") as info,
+    ):
+        tg.external_url("paid", user_id=1)
     assert "evil.example" not in str(info.value)
     # In development and tests the request's host is used, and said so loudly, once.
     app.debug = True
