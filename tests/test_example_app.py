@@ -14,6 +14,7 @@ from flask import Flask
 
 from example_app import create_app
 from flask_tgwebhook.testing import FakeTelegram, TelegramTestClient, make_update
+from flask_tgwebhook.webapp import sign_init_data
 
 
 @pytest.fixture
@@ -56,3 +57,43 @@ def test_end_to_end_over_https(live_bot: Any, fake_telegram: FakeTelegram) -> No
     info = fake_telegram.webhook_info()
     assert info["has_custom_certificate"] is True
     assert info["pending_update_count"] == 0
+
+
+def test_app_button_opens_the_web_app_page(app: Flask, telegram_client: TelegramTestClient) -> None:
+    answer = telegram_client.message("/app", chat_id=7)
+    assert answer.reply is not None
+    [[button]] = answer.reply["reply_markup"]["inline_keyboard"]
+    url = button["web_app"]["url"]
+    assert url.startswith("https://") and url.endswith("/app")
+    page = app.test_client().get("/app")
+    assert page.status_code == 200
+    assert b"telegram-web-app.js" in page.data and b"/app/answer" in page.data
+
+
+def test_web_app_answer_checks_init_data_then_answers_the_query(
+    app: Flask, fake_telegram: FakeTelegram
+) -> None:
+    user = {"id": 7, "first_name": "Ada"}
+    init_data = sign_init_data({"query_id": "Q1", "user": user}, fake_telegram.token)
+    client = app.test_client()
+    answer = client.post("/app/answer", headers={"Authorization": f"tma {init_data}"})
+    assert answer.status_code == 200 and answer.json == {"ok": True}
+    [call] = fake_telegram.calls_to("answerWebAppQuery")
+    assert call.params["web_app_query_id"] == "Q1"
+    assert call.params["result"]["input_message_content"] == {
+        "message_text": "Ada says hello from the Web App"
+    }
+    forged = init_data.replace("Ada", "Eve")
+    refused = client.post("/app/answer", headers={"Authorization": f"tma {forged}"})
+    assert refused.status_code == 401 and refused.json is not None
+    assert refused.json["error"] == "forged"
+    assert len(fake_telegram.calls_to("answerWebAppQuery")) == 1
+
+
+def test_stats_counts_in_the_store(app: Flask, telegram_client: TelegramTestClient) -> None:
+    telegram_client.message("/start")
+    telegram_client.message("/start")
+    telegram_client.message("/app")
+    answer = telegram_client.message("/stats")
+    assert answer.reply is not None
+    assert answer.reply["text"] == "/start: 2, /app: 1, Web App answers: 0"

@@ -102,6 +102,8 @@ def test_example_app_runs_offline_as_the_readme_says() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     assert "bot > sendMessage: 'Hello, Test! Do you like Flask?' [with buttons]" in result.stdout
     assert "bot > answerCallbackQuery: 'Noted!'" in result.stdout
+    assert "bot > answerWebAppQuery: 'Test says hello from the Web App'" in result.stdout
+    assert "bot > sendMessage: '/start: 1, /app: 1, Web App answers: 1'" in result.stdout
     assert "The conversation went through." in result.stdout
     assert result.stderr == ""
 

@@ -9,9 +9,13 @@ same app talks to the real Telegram instead (long polling, so no public URL is n
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
+import ssl
 import sys
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -21,7 +25,8 @@ from .fake_telegram import FakeTelegram
 from .live import LiveServer, connect_webhook, telegram_config
 from .updates import make_update
 
-#: A step of a conversation: text the user sends, or ``("button", callback_data)``.
+#: A step of a conversation: text the user sends, ``("button", callback_data)``, or
+#: ``("webapp", path)``: the user's Web App POSTs its signed initData to ``path``.
 Step = str | tuple[str, str]
 AppFactory = Callable[[dict[str, Any]], Flask]
 
@@ -38,8 +43,36 @@ def _update_for(step: Step) -> dict[str, Any]:
     return make_update("message", text=step, chat_id=USER_ID, user_id=USER_ID)
 
 
+def _open_webapp(server: LiveServer, token: str, path: str) -> int:
+    """POST signed initData to the app as a Web App page inside Telegram would; the status."""
+    from ..webapp import sign_init_data
+
+    user = {"id": USER_ID, "first_name": "Test", "language_code": "en"}
+    init_data = sign_init_data({"query_id": "demo-query", "user": user}, token)
+    context = ssl.create_default_context()
+    if server.certificate is not None:
+        context.load_verify_locations(cadata=server.certificate.cert_pem.decode())
+    request = urllib.request.Request(  # noqa: S310 (the demo's own https server)
+        server.url.rstrip("/") + path,
+        data=b"{}",
+        method="POST",
+        headers={"Authorization": f"tma {init_data}", "Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=15, context=context) as answer:  # noqa: S310
+            return int(answer.status)
+    except urllib.error.HTTPError as error:
+        return int(error.code)
+
+
 def _describe(method: str, params: dict[str, Any]) -> str:
     text = params.get("text")
+    result = params.get("result")
+    if text is None and isinstance(result, str | dict):  # answerWebAppQuery's message
+        content = (json.loads(result) if isinstance(result, str) else result).get(
+            "input_message_content", {}
+        )
+        text = content.get("message_text")
     shown = f"{method}: {text!r}" if text is not None else method
     if "reply_markup" in params:
         shown += " [with buttons]"
@@ -59,12 +92,19 @@ def run_offline(create_app: AppFactory, conversation: Sequence[Step], out: Any =
             print("", file=out)
             for step in conversation:
                 seen = len(telegram.calls)
-                label = f"[presses {step[1]!r}]" if isinstance(step, tuple) else step
-                print(f"you > {label}", file=out)
-                delivery = telegram.deliver(_update_for(step), wait=True, timeout=15)
-                if not delivery.ok:
-                    failures += 1
-                    print(f"      delivery failed: {delivery.state}", file=out)
+                if isinstance(step, tuple) and step[0] == "webapp":
+                    print("you > [opens the Web App and presses its button]", file=out)
+                    status = _open_webapp(server, telegram.token, step[1])
+                    if status != 200:
+                        failures += 1
+                        print(f"      the Web App's request got {status}", file=out)
+                else:
+                    label = f"[presses {step[1]!r}]" if isinstance(step, tuple) else step
+                    print(f"you > {label}", file=out)
+                    delivery = telegram.deliver(_update_for(step), wait=True, timeout=15)
+                    if not delivery.ok:
+                        failures += 1
+                        print(f"      delivery failed: {delivery.state}", file=out)
                 for call in telegram.calls[seen:]:
                     print(f"bot > {_describe(call.method, call.params)}", file=out)
             info = telegram.webhook_info()
