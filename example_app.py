@@ -6,7 +6,7 @@ and plays a short conversation through it, the Web App included.
 
 With a real bot: set ``TELEGRAM_BOT_TOKEN`` and ``TELEGRAM_WEBHOOK_URL`` in the environment,
 serve the app with gunicorn (``gunicorn "example_app:create_app()"``) behind nginx, and run
-``flask --app example_app tg set-webhook`` once.
+``flask --app example_app tg set-webhook`` and ``flask --app example_app tg set-commands`` once.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ def count(name: str) -> int:
     return tg.state().store.incr(f"example:stats:{name}", STATS_TTL)
 
 
-@tg.message(commands=["start"])
+@tg.message(commands=["start"], description="Say hello")
 def start(update: Update) -> Any:
     count("start")
     name = update.user.first_name if update.user else "there"
@@ -46,13 +46,13 @@ def start(update: Update) -> Any:
     )
 
 
-@tg.message(commands=["help"])
+@tg.message(commands=["help"], description="What this bot does")
 def help_(update: Update) -> Any:
     text = "/start shows a button, /app opens a Web App, /stats counts; anything else I echo."
     return reply("sendMessage", chat_id=update.chat_id, text=text)
 
 
-@tg.message(commands=["app"])
+@tg.message(commands=["app"], description="Open the Web App")
 def open_app(update: Update) -> Any:
     count("app")
     # A web_app button opens this page inside Telegram; Telegram needs an https URL.
@@ -66,7 +66,7 @@ def open_app(update: Update) -> Any:
     )
 
 
-@tg.message(commands=["stats"])
+@tg.message(commands=["stats"], description="How often each command was used")
 def stats(update: Update) -> Any:
     store = tg.state().store
     shown = {name: store.get(f"example:stats:{name}") or "0" for name in ("start", "app", "webapp")}

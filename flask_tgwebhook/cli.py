@@ -390,3 +390,37 @@ def poll_command(yes: bool, timeout: int, limit: int, max_updates: int | None, o
             logger=log,
         )
     click.echo(f"Handled {count} update{'s' * (count != 1)}.")
+
+
+@tg_cli.command("set-commands")
+@click.option("--dry-run", is_flag=True, help="Show the differences; change nothing.")
+def set_commands_command(dry_run: bool) -> None:
+    """Sync the command menu (description= on handlers) with Telegram, per scope and language."""
+    from .commands import apply_menus, describe, plan_menus
+
+    state = _state()
+    with _telegram(state) as (bot, _):
+        try:
+            changes = plan_menus(bot, state.ext)
+        except ValueError as exc:
+            raise click.ClickException(str(exc)) from None
+        if not changes:
+            click.echo(
+                "No command has a description, so there is no menu to send. Declare them with "
+                '@tg.message(commands=["start"], description="Start the bot") or '
+                'tg.command_menu("start", "Start the bot").'
+            )
+            return
+        for change in changes:
+            status = "changes" if change.changed else "up to date"
+            click.echo(f"Menu for {describe(change.scope, change.language)} ({status}):")
+            for line in change.lines():
+                click.echo(f"  {line}")
+        if dry_run:
+            click.echo("Dry run: nothing was sent to Telegram.")
+            return
+        sent = apply_menus(bot, changes)
+    kept = len(changes) - sent
+    click.echo(
+        f"Sent {sent} menu{'s' * (sent != 1)} with setMyCommands; {kept} already up to date."
+    )

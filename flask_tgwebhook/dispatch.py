@@ -12,6 +12,7 @@ import inspect
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar, cast, overload
 
+from .commands import MenuEntry, Scope, menu_entries, pop_menu_keywords
 from .filters import Filter, Predicate, build_filter
 from .update import UPDATE_TYPES, Update
 
@@ -153,6 +154,8 @@ class Router:
         self.error_handlers: dict[type[BaseException], ErrorHandlerFn] = {}
         self.routers: list[Router] = []
         self.parent: Router | None = None
+        #: Commands declared for Telegram's menu (see :mod:`flask_tgwebhook.commands`).
+        self.menu: list[MenuEntry] = []
         self._frozen = False
 
     message = Observer("message")
@@ -189,12 +192,16 @@ class Router:
 
         Keywords build filters: ``commands``, ``text``, ``regex``, ``chat_type``,
         ``content_type``, ``data``; positional arguments are filters or plain callables.
+        ``description`` (with ``commands``, and optionally ``scope`` and ``language``) also
+        puts the commands in Telegram's menu (see :meth:`command_menu`).
         """
         _check_update_type(update_type)
+        menu = pop_menu_keywords(keywords)
         combined = build_filter(filters, keywords)  # fail at decoration time, not at the update
 
         def decorator(fn: H) -> H:
             self._add(update_type, fn, combined)
+            self._add_menu(menu)
             return fn
 
         return decorator
@@ -203,7 +210,33 @@ class Router:
         self, update_type: str, fn: HandlerFn, *filters: Predicate, **keywords: Any
     ) -> None:
         """The non-decorator twin of :meth:`on`."""
+        menu = pop_menu_keywords(keywords)
         self._add(update_type, fn, build_filter(filters, keywords))
+        self._add_menu(menu)
+
+    def command_menu(
+        self,
+        commands: str | list[str],
+        description: str | dict[str, str],
+        *,
+        scope: Scope | list[Scope] = "default",
+        language: str | None = None,
+    ) -> None:
+        """Put commands in Telegram's menu without registering a handler here.
+
+        ``flask tg set-commands`` sends the menu to Telegram.
+
+        :param description: the text, or a dict of language code to text (``""``: every
+            language without its own menu).
+        :param scope: ``"default"``, ``"all_private_chats"``, ``"all_group_chats"``,
+            ``"all_chat_administrators"``, a BotCommandScope dict, or a list of these.
+        :param language: the language a str ``description`` is for (default: every one).
+        """
+        self._add_menu(menu_entries(commands, description, scope, language))
+
+    @setupmethod
+    def _add_menu(self, entries: list[MenuEntry]) -> None:
+        self.menu.extend(entries)
 
     @setupmethod
     def _add(self, update_type: str, fn: HandlerFn, combined: Filter | None) -> None:

@@ -97,3 +97,11 @@ def test_stats_counts_in_the_store(app: Flask, telegram_client: TelegramTestClie
     answer = telegram_client.message("/stats")
     assert answer.reply is not None
     assert answer.reply["text"] == "/start: 2, /app: 1, Web App answers: 0"
+
+
+def test_the_menu_lists_the_commands(app: Flask) -> None:
+    from example_app import tg
+    from flask_tgwebhook.commands import collect_menus, scope_key
+
+    menu = collect_menus(tg)[(scope_key("default"), "")]
+    assert [entry["command"] for entry in menu] == ["start", "help", "app", "stats"]
