@@ -20,6 +20,7 @@ from .client import Bot
 from .config import DEFAULTS, Settings, apply_defaults
 from .dispatch import HandlerTable, Router
 from .external.hooks import ExternalLinks
+from .redact import install_log_redaction
 from .stores import Claim, DedupeStore, MemoryStore
 from .views import make_webhook_blueprint
 
@@ -166,6 +167,7 @@ class TelegramWebhook(ExternalLinks, Router):
         state = TelegramState(self, app, settings, self._make_store(app, settings))
         app.extensions[EXTENSION_KEY] = state
         app.register_blueprint(make_webhook_blueprint(state, self.blueprint_name))
+        install_log_redaction()  # a handler's traceback may quote a Bot API URL
         self.external_hooks.init_app(app, settings)  # signed links for other services
         if settings.trusted_proxies:
             _trust_proxies(app, settings.trusted_proxies)

@@ -18,7 +18,6 @@ from . import signals
 from .body import UnreadableBody, read_body
 from .dispatch import UNHANDLED, Failure
 from .netguard import NetworkAllowlist
-from .redact import RedactingFilter
 from .reply import Reply
 from .stores import Claim
 from .update import Update
@@ -27,11 +26,6 @@ if TYPE_CHECKING:
     from .extension import TelegramState
 
 logger = logging.getLogger("flask_tgwebhook")
-# A handler's exception may quote a Bot API URL (its own requests call, say): the tracebacks
-# this module logs are redacted like the client's own lines. Filters run only for records
-# that are emitted, so the happy path, which logs nothing, pays nothing.
-if not any(isinstance(f, RedactingFilter) for f in logger.filters):
-    logger.addFilter(RedactingFilter())
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 (a header name)
 # The fast path reads the WSGI environ directly: werkzeug's header and stream wrappers cost

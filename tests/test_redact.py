@@ -91,13 +91,22 @@ def test_filter_keeps_a_record_whose_format_is_broken() -> None:
     assert record.args == ("not a number",)
 
 
-def test_install_is_idempotent_and_covers_the_url_loggers() -> None:
+def test_install_is_idempotent_and_covers_every_logger_of_the_namespaces(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     install_log_redaction()
+    factory = logging.getLogRecordFactory()
     install_log_redaction()
-    assert set(REDACTED_LOGGERS) >= {"urllib3.connectionpool", "urllib3.util.retry", "requests"}
-    for name in REDACTED_LOGGERS:
-        filters = [f for f in logging.getLogger(name).filters if isinstance(f, RedactingFilter)]
-        assert len(filters) == 1
+    assert logging.getLogRecordFactory() is factory  # wrapped once, however often called
+    assert set(REDACTED_LOGGERS) >= {"urllib3", "requests", "flask_tgwebhook"}
+    caplog.set_level(logging.DEBUG)
+    # Children of any depth, and ones made after the install (a module urllib3 adds later).
+    names = ["urllib3", "urllib3.connection", "urllib3.a.future.module", "requests.x"]
+    for name in names:
+        logging.getLogger(name).debug("GET %s", f"/bot{TOKEN}/getMe")
+    logging.getLogger("urllib3x").debug("GET %s", f"/bot{TOKEN}/getMe")  # not a child
+    assert caplog.messages[:4] == ["GET /bot123456:<redacted>/getMe"] * 4
+    assert SECRET in caplog.messages[4]
 
 
 def test_installed_filter_rewrites_what_handlers_see(caplog: pytest.LogCaptureFixture) -> None:

@@ -19,7 +19,7 @@ import requests
 from flask import Flask
 from werkzeug.serving import make_server
 
-from flask_tgwebhook import ExternalCall, TelegramWebhook
+from flask_tgwebhook import Bot, ExternalCall, TelegramWebhook
 from flask_tgwebhook.external import LinkClaims, dump_token
 
 from .conftest import SECRET, TOKEN
@@ -231,3 +231,115 @@ def test_links_are_not_minted_from_the_host_header_in_production(
     assert url.startswith("https://bot.internal:8000/telegram/external/")
     warnings = [r.getMessage() for r in caplog.records if "Host header" in r.getMessage()]
     assert len(warnings) == 1
+
+
+# --- 1: a malformed header line from the Bot API ---------------------------------------------
+
+
+class BotAPIStandIn:
+    """A tiny Bot API on a raw socket: each connection gets ``answer`` as it is, then closed.
+
+    ``answer`` is whatever bytes a test needs (a malformed header line, an HTML 502); with
+    ``answer = None`` the request is read and never answered, for timeouts.
+    """
+
+    def __init__(self) -> None:
+        self.listener = socket.create_server((HOST, 0))
+        self.port: int = self.listener.getsockname()[1]
+        self.answer: bytes | None = b""
+        self.requests: list[bytes] = []
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    @property
+    def api_url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    def serve(self) -> None:
+        self.listener.settimeout(0.1)
+        while not self.stop.is_set():
+            try:
+                conn, _ = self.listener.accept()
+            except TimeoutError:
+                continue
+            with conn:
+                conn.settimeout(5)
+                head = b""
+                while b"\r\n\r\n" not in head and len(head) < 65536:
+                    got = conn.recv(4096)
+                    if not got:
+                        break
+                    head += got
+                self.requests.append(head.split(b"\r\n", 1)[0])
+                if self.answer is None:
+                    self.stop.wait(10)  # the client's read timeout ends the wait first
+                    continue
+                conn.sendall(self.answer)
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(timeout=5)
+        self.listener.close()
+
+
+def http_answer(status: str, body: bytes, *extra_headers: str) -> bytes:
+    head = [f"HTTP/1.1 {status}", *extra_headers, f"Content-Length: {len(body)}"]
+    return ("\r\n".join(head) + "\r\nConnection: close\r\n\r\n").encode() + body
+
+
+#: A header line without a colon in the middle of the head: urllib3 reports it at WARNING.
+MALFORMED = http_answer(
+    "200 OK", b'{"ok":true,"result":{"id":123456}}', "Content-Type: application/json", "oops"
+)
+
+
+@pytest.fixture
+def stand_in() -> Iterator[BotAPIStandIn]:
+    server = BotAPIStandIn()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def root_records() -> Iterator[list[logging.LogRecord]]:
+    """Every record any logger emits at DEBUG, as the root logger's handlers get it."""
+    records: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            self.format(record)  # what a real handler writes, traceback included
+            records.append(record)
+
+    root = logging.getLogger()
+    handler, level = Keep(logging.DEBUG), root.level
+    handler.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    yield records
+    root.removeHandler(handler)
+    root.setLevel(level)
+
+
+def rendered(records: list[logging.LogRecord]) -> str:
+    formatter = logging.Formatter("%(name)s %(levelname)s %(message)s")
+    return "\n".join(formatter.format(record) for record in records)
+
+
+BOT_SECRET = TOKEN.split(":", 1)[1]
+
+
+def test_a_malformed_header_line_logs_no_token(
+    stand_in: BotAPIStandIn, root_records: list[logging.LogRecord]
+) -> None:
+    """Finding 1: urllib3.connection's ``Failed to parse headers (url=.../bot<token>/...)``
+    came out whole, from a logger the redaction did not cover, and the call succeeded."""
+    stand_in.answer = MALFORMED
+    with Bot(TOKEN, api_url=stand_in.api_url, timeout=(2.0, 2.0)) as bot:
+        assert bot.call("getMe") == {"id": 123456}
+    text = rendered(root_records)
+    assert "Failed to parse headers" in text  # urllib3 did report it...
+    assert "/bot123456:<redacted>/getMe" in text
+    assert BOT_SECRET not in text  # ...without the token
+    for record in root_records:
+        assert BOT_SECRET not in str(record.msg) and BOT_SECRET not in str(record.args)
