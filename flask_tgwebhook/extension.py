@@ -167,7 +167,9 @@ class TelegramWebhook(ExternalLinks, Router):
         state = TelegramState(self, app, settings, self._make_store(app, settings))
         app.extensions[EXTENSION_KEY] = state
         app.register_blueprint(make_webhook_blueprint(state, self.blueprint_name))
-        install_log_redaction()  # a handler's traceback may quote a Bot API URL
+        # Tokens out of this package's tracebacks (a handler may quote a Bot API URL), and
+        # link tokens out of Flask's "Exception on <path>" line on the app's logger.
+        install_log_redaction(app.name)
         self.external_hooks.init_app(app, settings)  # signed links for other services
         if settings.trusted_proxies:
             _trust_proxies(app, settings.trusted_proxies)

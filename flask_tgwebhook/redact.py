@@ -25,6 +25,7 @@ __all__ = [
     "REDACTED",
     "REDACTED_LOGGERS",
     "RedactingFilter",
+    "add_link_path",
     "install_log_redaction",
     "redact",
     "redact_record",
@@ -45,21 +46,37 @@ _BARE_TOKEN = re.compile(r"(?<!\d)(\d+)" + _COLON + r"[A-Za-z0-9_-]{20,}")
 REDACTED_LOGGERS = ("urllib3", "requests", "flask_tgwebhook", "werkzeug", "gunicorn")
 
 _lock = threading.Lock()
+_link_paths: set[str] = set()
+_link_pattern: re.Pattern[str] | None = None
 _names: frozenset[str] = frozenset()
 _prefixes: tuple[str, ...] = ()
 _installed = False
 
 
 def redact(text: str) -> str:
-    """Return ``text`` with every bot token replaced by ``<bot id>:<redacted>``.
+    """Return ``text`` with every bot token and signed-link token replaced.
 
-    Both the bare form (``123456:AAH...``) and the URL form (``/bot123456:AAH.../getMe``,
-    also with a percent-encoded colon) are rewritten. Other text comes back unchanged.
+    Bot tokens keep their bot id: the bare form (``123456:AAH...``) and the URL form
+    (``/bot123456:AAH.../getMe``, also with a percent-encoded colon). A link token is the
+    segment after a path given to :func:`add_link_path`. Other text comes back unchanged.
     """
+    pattern = _link_pattern
+    if pattern is not None:
+        text = pattern.sub(r"\1/" + REDACTED, text)
     if ":" not in text and "%3" not in text:
         return text  # the common case, and cheap
     text = _URL_TOKEN.sub(r"\1\2:" + REDACTED, text)
     return _BARE_TOKEN.sub(r"\1:" + REDACTED, text)
+
+
+def add_link_path(path: str) -> None:
+    """Redact the segment after ``path`` (e.g. ``/telegram/external``) from now on."""
+    global _link_pattern
+    with _lock:
+        _link_paths.add(path.rstrip("/"))
+        alternatives = "|".join(re.escape(p) for p in sorted(_link_paths, key=len, reverse=True))
+        # A token is URL-safe base64 plus '.', so it ends at anything else.
+        _link_pattern = re.compile(f"({alternatives})/[A-Za-z0-9_.%-]+")
 
 
 def redact_record(record: logging.LogRecord) -> None:

@@ -33,13 +33,13 @@ from flask_tgwebhook.external import (
     ExternalCall,
     LinkClaims,
     LinkError,
-    LinkRedactingFilter,
     RateLimiter,
     dump_token,
     load_token,
     send_external_link,
     signing_keys,
 )
+from flask_tgwebhook.redact import RedactingFilter, add_link_path
 from flask_tgwebhook.testing import FakeTelegram, make_update
 
 from .conftest import TOKEN
@@ -685,8 +685,8 @@ def test_development_server_request_lines_are_redacted(
 
 
 def test_redacting_filter_leaves_other_lines_alone() -> None:
-    log_filter = LinkRedactingFilter()
-    log_filter.add_path("/hooks/")
+    log_filter = RedactingFilter()
+    add_link_path("/hooks/")
     record = logging.LogRecord(
         "werkzeug", logging.INFO, __file__, 1, "%s %s", ("GET", "/x/abc"), None
     )

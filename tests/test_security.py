@@ -343,3 +343,49 @@ def test_a_malformed_header_line_logs_no_token(
     assert BOT_SECRET not in text  # ...without the token
     for record in root_records:
         assert BOT_SECRET not in str(record.msg) and BOT_SECRET not in str(record.args)
+
+
+# --- 3: link tokens in Flask's error log and in handler tracebacks ---------------------------
+
+
+def test_link_tokens_stay_out_of_flasks_error_log_and_handler_tracebacks(
+    root_records: list[logging.LogRecord],
+) -> None:
+    """Finding 3: an app-wide hook that raised during a link call made Flask log
+    ``Exception on /telegram/external/<token>``, and a handler's traceback quoting
+    ``call.url`` was not redacted either."""
+    calls: list[ExternalCall] = []
+    app, tg = links_app(calls, TESTING=False)
+
+    @tg.external("quotes")
+    def quotes(call: ExternalCall) -> None:
+        raise ValueError(f"unexpected call to {call.url}")
+
+    broken = {"hook": "before"}
+
+    @app.before_request
+    def before() -> None:
+        if broken["hook"] == "before":
+            raise RuntimeError("the database is down")
+
+    @app.after_request
+    def after(response: Any) -> Any:
+        if broken["hook"] == "after":
+            raise RuntimeError("the session could not be saved")
+        return response
+
+    client = app.test_client()
+    paid = link_path(app, tg, user_id=1)
+    with app.app_context():
+        quoting = urlsplit(tg.external_url("quotes", user_id=1)).path
+    assert client.get(paid).status_code == 500  # the before_request hook raised
+    broken["hook"] = "after"
+    assert client.get(paid).status_code == 500  # the after_request hook raised
+    broken["hook"] = "none"
+    assert client.get(quoting).status_code == 503  # the handler raised, quoting the URL
+    text = rendered(root_records)
+    assert text.count("Exception on /telegram/external/<redacted> [GET]") == 2
+    assert "ValueError: unexpected call to http://localhost/telegram/external/<redacted>" in text
+    for path in (paid, quoting):
+        token = path.rsplit("/", 1)[1]
+        assert token[:24] not in text

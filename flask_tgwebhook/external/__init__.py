@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from .hooks import ExternalCall, ExternalFn, ExternalHook, ExternalHooks, ExternalLinks
 from .links import send_external_link
-from .logs import LinkRedactingFilter, install_link_redaction
 from .ratelimit import RateLimiter
 from .settings import ExternalSettings, ExternalState
 from .signing import ExpiredLink, LinkClaims, LinkError, dump_token, load_token, signing_keys
@@ -26,10 +25,8 @@ __all__ = [
     "ExternalState",
     "LinkClaims",
     "LinkError",
-    "LinkRedactingFilter",
     "RateLimiter",
     "dump_token",
-    "install_link_redaction",
     "load_token",
     "make_external_blueprint",
     "send_external_link",

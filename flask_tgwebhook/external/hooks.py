@@ -17,7 +17,7 @@ from flask import Flask, current_app, has_request_context, request
 from werkzeug.datastructures import Headers
 
 from ..config import apply_defaults
-from .logs import install_link_redaction
+from ..redact import add_link_path
 from .ratelimit import RateLimiter
 from .settings import DEFAULTS, EXTENSION_KEY, ExternalSettings, ExternalState
 from .signing import LinkClaims, dump_token, expiry, key_fallbacks, signing_keys
@@ -180,7 +180,7 @@ class ExternalHooks:
         state = ExternalState(self, settings, bot_settings, limiter)
         app.extensions[EXTENSION_KEY] = state
         app.register_blueprint(make_external_blueprint(state))
-        install_link_redaction(settings.path)
+        add_link_path(settings.path)  # redacted from every log line, like bot tokens
         return state
 
     def state(self, app: Flask | None = None) -> ExternalState:
