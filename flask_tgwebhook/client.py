@@ -15,7 +15,7 @@ import time
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -24,6 +24,9 @@ from urllib3.util.retry import Retry
 from ._methods import BotMethods
 from .errors import InvalidResponse, NetworkError, RetryAfter, ServerError, TimedOut, api_error
 from .redact import install_log_redaction, redact
+
+if TYPE_CHECKING:
+    from .flood import FloodControl
 
 __all__ = ["Bot", "InputFile", "is_idempotent"]
 
@@ -104,6 +107,8 @@ class Bot(BotMethods):
     :param server_error_retries: when above 0, a 5xx answer to an idempotent method
         (:func:`is_idempotent`) is retried this many times with exponential backoff.
     :param server_error_backoff: seconds before the first of those retries; doubled each time.
+    :param flood_control: paces messages to Telegram's limits, shared through a store, and
+        shares a 429's wait with every worker (see :mod:`flask_tgwebhook.flood`).
     """
 
     def __init__(
@@ -117,6 +122,7 @@ class Bot(BotMethods):
         flood_wait_max: float = 0.0,
         server_error_retries: int = 0,
         server_error_backoff: float = 0.5,
+        flood_control: FloodControl | None = None,
     ) -> None:
         if not token:
             raise ValueError("No bot token was given; set TELEGRAM_BOT_TOKEN (from @BotFather).")
@@ -141,6 +147,7 @@ class Bot(BotMethods):
         self.flood_wait_max = flood_wait_max
         self.server_error_retries = server_error_retries
         self.server_error_backoff = server_error_backoff
+        self.flood_control = flood_control
         self._owns_session = session is None
         self._session = session if session is not None else self._make_session(pool_size)
         install_log_redaction()
@@ -225,9 +232,13 @@ class Bot(BotMethods):
         flood_waits = 0
         server_retries = 0
         while True:
+            if self.flood_control is not None:
+                self.flood_control.wait(method, params)
             try:
                 return self._call_once(method, params, files, (connect, read))
             except RetryAfter as exc:
+                if self.flood_control is not None:
+                    self.flood_control.pause(exc.retry_after)  # every worker waits
                 if not (
                     self.flood_wait_max > 0
                     and exc.retry_after <= self.flood_wait_max

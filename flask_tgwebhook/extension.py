@@ -20,6 +20,8 @@ from .client import Bot
 from .config import DEFAULTS, Settings, apply_defaults
 from .dispatch import HandlerTable, Router
 from .external.hooks import ExternalLinks
+from .flood import DEFAULTS as FLOOD_DEFAULTS
+from .flood import FLOOD_WAIT_MAX, FloodControl, FloodSettings
 from .redact import install_log_redaction
 from .stores import Claim, DedupeStore, MemoryStore
 from .views import make_webhook_blueprint
@@ -45,6 +47,8 @@ class TelegramState:
         self.store = store
         #: Prefix of dedupe keys, so bots sharing one store never collide.
         self.key_prefix = f"tg:{settings.bot_id or 0}:"
+        #: ``TELEGRAM_FLOOD_*``: whether and how the client paces messages.
+        self.flood = FloodSettings.from_config(app.config)
         #: Counts of received, handled, unhandled, failed, duplicate and rejected requests.
         self.stats: Counter[str] = Counter()
         self._bot: Bot | None = None
@@ -69,7 +73,18 @@ class TelegramState:
                 "No bot token: set TELEGRAM_BOT_TOKEN in the app's config or the environment "
                 "to call the Bot API."
             )
-        return Bot(settings.token, api_url=settings.api_url, timeout=settings.timeout)
+        flood = self.flood_control() if self.flood.enabled else None
+        return Bot(
+            settings.token,
+            api_url=settings.api_url,
+            timeout=settings.timeout,
+            flood_control=flood,
+            flood_wait_max=FLOOD_WAIT_MAX if flood else 0.0,
+        )
+
+    def flood_control(self) -> FloodControl:
+        """A pacer for this bot's messages, shared through the store with every worker."""
+        return FloodControl.from_settings(self.store, self.flood, self.key_prefix)
 
     def bot_username(self) -> str | None:
         """This bot's @username: configured, or asked from getMe once (only when needed).
@@ -163,6 +178,7 @@ class TelegramWebhook(ExternalLinks, Router):
                 "Import and use that instance instead."
             )
         apply_defaults(app.config, DEFAULTS)
+        apply_defaults(app.config, FLOOD_DEFAULTS)
         settings = Settings.from_config(app.config)
         state = TelegramState(self, app, settings, self._make_store(app, settings))
         app.extensions[EXTENSION_KEY] = state

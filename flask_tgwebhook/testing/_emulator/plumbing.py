@@ -10,6 +10,7 @@ import io
 import json
 import logging
 import socket
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,12 +30,14 @@ class Call:
     :param files: uploaded files by parameter name, as bytes.
     :param source: ``"http"`` for a request to the API, ``"webhook_reply"`` for a method a
         webhook answered with in its response body.
+    :param received_at: when it arrived (``time.time()``), to measure a client's pace.
     """
 
     method: str
     params: dict[str, Any]
     files: dict[str, bytes] = field(default_factory=dict)
     source: str = "http"
+    received_at: float = field(default_factory=time.time, compare=False)
 
 
 def ok_response(result: Any, description: str | None = None) -> Response:
