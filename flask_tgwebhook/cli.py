@@ -27,6 +27,7 @@ from .errors import Conflict, NotFound, TelegramError, Unauthorized
 from .polling import poll_updates
 from .redact import redact
 from .startup import ensure_webhook, patient_bot
+from .token_source import token_source
 from .update import UPDATE_TYPES
 from .webhook_url import WebhookURLError, public_webhook_url, validate_webhook_url
 
@@ -85,10 +86,11 @@ def _telegram(state: TelegramState) -> Iterator[tuple[Bot, logging.Logger]]:
     try:
         yield bot, log
     except (Unauthorized, NotFound) as exc:
+        where = token_source(current_app.config).where
         raise click.ClickException(
-            f"Telegram does not accept the token of bot {bot.bot_id} ({exc.error_code} "
-            f"{redact(exc.description)}): the token is wrong or was revoked. Copy it again "
-            "from @BotFather into TELEGRAM_BOT_TOKEN, and check TELEGRAM_API_URL."
+            f"Telegram does not accept the token of bot {bot.bot_id} from {where} "
+            f"({exc.error_code} {redact(exc.description)}): the token is wrong or was revoked. "
+            f"Copy it again from @BotFather into {where}, and check TELEGRAM_API_URL."
         ) from None
     except Conflict as exc:
         raise click.ClickException(
@@ -424,3 +426,84 @@ def set_commands_command(dry_run: bool) -> None:
     click.echo(
         f"Sent {sent} menu{'s' * (sent != 1)} with setMyCommands; {kept} already up to date."
     )
+
+
+@tg_cli.command("doctor")
+@click.option(
+    "--local",
+    is_flag=True,
+    help="The Bot API server is a local one (telegram-bot-api --local, the emulator): "
+    "any port and private addresses are fine.",
+)
+@click.option("--timeout", type=click.FloatRange(min=0.1), default=5.0, help="Seconds per step.")
+def doctor_command(local: bool, timeout: float) -> None:
+    """Check what usually breaks a deployed bot; one line per problem, exit 1 if any."""
+    from .doctor import diagnose
+
+    findings = diagnose(_state().app, local=local, timeout=timeout)
+    for finding in findings:
+        click.echo(redact(finding.line()))
+    problems = sum(finding.problem for finding in findings)
+    if problems:
+        raise click.ClickException(f"{problems} problem{'s' * (problems != 1)} found.")
+    click.echo("No problems found.")
+
+
+@tg_cli.command("nginx-config")
+@click.option("--server-name", help="Default: the webhook URL's host.")
+@click.option("--listen", help="Port or address:port. Default: the webhook URL's port.")
+@click.option("--certificate", help="Default: TELEGRAM_WEBHOOK_CERTIFICATE, else Let's Encrypt's.")
+@click.option("--certificate-key", help="Default: key.pem beside a self-signed certificate.")
+@click.option("--upstream", default="127.0.0.1:8000", help="Where gunicorn listens.")
+@click.option("--access-log", default="/var/log/nginx/flask_tgwebhook.access.log")
+def nginx_config_command(
+    server_name: str | None,
+    listen: str | None,
+    certificate: str | None,
+    certificate_key: str | None,
+    upstream: str,
+    access_log: str,
+) -> None:
+    """Print an nginx site for the webhook and the signed links (TLS 1.2+, in front of gunicorn)."""
+    from .nginx import TRUSTED_PROXIES, NginxSite, nginx_site
+
+    state = _state()
+    config = current_app.config
+    url = public_webhook_url(config)
+    parts = urlsplit(url or "")
+    server_name = server_name or parts.hostname
+    if not server_name:
+        raise click.UsageError(
+            "No host for server_name: pass --server-name, or set TELEGRAM_WEBHOOK_URL."
+        )
+    listen = listen or str(parts.port or 443)
+    certificate = certificate or config.get("TELEGRAM_WEBHOOK_CERTIFICATE")
+    if not certificate:
+        certificate = f"/etc/letsencrypt/live/{server_name}/fullchain.pem"
+        certificate_key = certificate_key or f"/etc/letsencrypt/live/{server_name}/privkey.pem"
+    certificate = str(Path(certificate).absolute())
+    certificate_key = str(
+        Path(certificate_key or Path(certificate).with_name("key.pem")).absolute()
+    )
+    sizes = (config.get("TELEGRAM_MAX_BODY_SIZE"), config.get("TELEGRAM_EXTERNAL_MAX_BODY_SIZE"))
+    site = NginxSite(
+        server_name=server_name,
+        listen=listen,
+        certificate=certificate,
+        certificate_key=certificate_key,
+        upstream=upstream,
+        webhook_path=parts.path or state.settings.webhook_path,
+        external_path=str(config.get("TELEGRAM_EXTERNAL_PATH") or "/telegram/external"),
+        max_body_size=max(int(size) for size in sizes if size) if any(sizes) else 1024 * 1024,
+        access_log=access_log,
+    )
+    try:
+        click.echo(nginx_site(site), nl=False)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    if state.settings.trusted_proxies != TRUSTED_PROXIES:
+        click.echo(
+            f"Warning: set TELEGRAM_TRUSTED_PROXIES = {TRUSTED_PROXIES} in the app (it is "
+            f"{state.settings.trusted_proxies}), so it sees senders' addresses, not nginx's.",
+            err=True,
+        )

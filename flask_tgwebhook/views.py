@@ -18,6 +18,7 @@ from . import signals
 from .body import UnreadableBody, read_body
 from .dispatch import UNHANDLED, Failure
 from .netguard import NetworkAllowlist
+from .refusals import RefusalLog
 from .reply import Reply
 from .stores import Claim
 from .update import Update
@@ -70,26 +71,32 @@ class WebhookView:
         self.max_body_size = settings.max_body_size
         networks = settings.allowed_networks
         self.allowlist = NetworkAllowlist(networks) if networks is not None else None
+        #: Refusals are a broken deploy more often than an attack: logged, but not flooded.
+        self.refusals = RefusalLog(logger)
         self.__name__ = "webhook"
 
     def __call__(self) -> Response:
         environ = request.environ
         if self.allowlist is not None and not self.allowlist.allows(environ.get("REMOTE_ADDR")):
-            return self.reject(403, "Forbidden: this address is not in TELEGRAM_ALLOWED_NETWORKS.")
+            return self.reject(
+                403, "network", "Forbidden: this address is not in TELEGRAM_ALLOWED_NETWORKS."
+            )
         if self.secret is not None and not self.secret_matches(environ):
-            return self.reject(403, "Forbidden: missing or wrong secret token.")
+            return self.reject(403, "secret", "Forbidden: missing or wrong secret token.")
         content_type = environ.get("CONTENT_TYPE")
         if content_type != JSON_TYPE and not _is_json(content_type):
-            return self.reject(415, "Unsupported Media Type: send the update as application/json.")
+            return self.reject(
+                415, "content-type", "Unsupported Media Type: send the update as application/json."
+            )
         try:
             body = self.read_body(environ)
         except UnreadableBody as exc:
-            return self.reject(400, f"Bad Request: {exc}")
+            return self.reject(400, "body", f"Bad Request: {exc}")
         if body is None:
-            return self.reject(413, "Payload Too Large: the update is over the size limit.")
+            return self.reject(413, "size", "Payload Too Large: the update is over the size limit.")
         raw = self.parse(body)
         if raw is None:
-            return self.reject(400, "Bad Request: the body must be a JSON update object.")
+            return self.reject(400, "body", "Bad Request: the body must be a JSON update object.")
         return self.handle(raw)
 
     def secret_matches(self, environ: dict[str, Any]) -> bool:
@@ -199,9 +206,9 @@ class WebhookView:
             return Response(failure.value.to_json(), 200, mimetype="application/json")
         return Response(status=200)
 
-    def reject(self, status: int, reason: str) -> Response:
+    def reject(self, status: int, kind: str, reason: str) -> Response:
         self.state.stats["rejected"] += 1
-        logger.info("Refused a webhook request from %r: %s", request.remote_addr, reason)
+        self.refusals.refused(kind, status, reason, request.remote_addr)
         if signals.request_rejected.receivers:
             signals.request_rejected.send(self.state.app, status=status, reason=reason)
         return _plain(status, reason)

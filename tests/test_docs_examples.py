@@ -25,9 +25,17 @@ def first_python_block(path: Path) -> str:
 
 
 @pytest.mark.parametrize("page", ["README.md", "docs/quickstart.rst"])
-def test_the_first_example_runs_as_written(page: str) -> None:
+def test_the_first_example_runs_as_written(page: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # As the page says: the token is exported, not written into the code.
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "123456:TEST-fake-token-for-flask-tgwebhook")
     namespace: dict[str, Any] = {"__name__": "copied_example"}
     exec(compile(first_python_block(ROOT / page), page, "exec"), namespace)  # noqa: S102
     answer = TelegramTestClient(namespace["app"]).message("/start", chat_id=11)
     assert answer.status == 200
     assert answer.reply == {"method": "sendMessage", "chat_id": 11, "text": "Hello!"}
+
+
+@pytest.mark.parametrize("page", ["README.md", "docs/quickstart.rst"])
+def test_the_first_example_takes_the_token_from_the_environment(page: str) -> None:
+    # A token in app.config beats the environment: exporting the real one would do nothing.
+    assert "TELEGRAM_BOT_TOKEN\"] =" not in first_python_block(ROOT / page)
