@@ -297,3 +297,34 @@ def nginx_binary() -> str:
         if os.access(candidate, os.X_OK):
             return candidate
     return "nginx"  # on PATH, or the start fails with the reason
+
+
+class NginxSite(ServerProcess):
+    """nginx serving ``site`` (a config for nginx's ``http`` block, e.g. ``flask tg
+    nginx-config``'s output) as Debian's ``sites-enabled`` would, listening on ``port``."""
+
+    def __init__(self, site: str, port: int, directory: Path) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / "site.conf").write_text(site)
+        temp = "\n".join(
+            f"{kind}_temp_path {directory / kind};"
+            for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+        )
+        user = "user root;" if os.geteuid() == 0 else ""  # workers must read the temp dirs
+        config = f"""
+            {user}
+            daemon off;
+            worker_processes 1;
+            pid {directory / "nginx.pid"};
+            error_log {directory / "error.log"} warn;
+            events {{ worker_connections 512; }}
+            http {{
+                {temp}
+                include {directory / "site.conf"};
+            }}
+        """
+        conf = directory / "nginx.conf"
+        conf.write_text(config)
+        command = [nginx_binary(), "-p", str(directory), "-c", str(conf), "-e", "stderr"]
+        super().__init__("nginx", command, directory / "nginx.log", port)
+        self.wait_ready(lambda: accepts(port))

@@ -38,4 +38,4 @@ def test_the_first_example_runs_as_written(page: str, monkeypatch: pytest.Monkey
 @pytest.mark.parametrize("page", ["README.md", "docs/quickstart.rst"])
 def test_the_first_example_takes_the_token_from_the_environment(page: str) -> None:
     # A token in app.config beats the environment: exporting the real one would do nothing.
-    assert "TELEGRAM_BOT_TOKEN\"] =" not in first_python_block(ROOT / page)
+    assert 'TELEGRAM_BOT_TOKEN"] =' not in first_python_block(ROOT / page)
