@@ -255,21 +255,8 @@ class Nginx(ServerProcess):
         directory.mkdir(parents=True, exist_ok=True)
         port = free_port()
         servers = "\n".join(f"server {HOST}:{p} max_fails=0;" for p in upstreams)
-        temp = "\n".join(
-            f"{kind}_temp_path {directory / kind};"
-            for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
-        )
-        user = "user root;" if os.geteuid() == 0 else ""  # workers must read the temp dirs
-        config = f"""
-            {user}
-            daemon off;
-            worker_processes 1;
-            pid {directory / "nginx.pid"};
-            error_log {directory / "error.log"} warn;
-            events {{ worker_connections 512; }}
-            http {{
+        http = f"""
                 access_log off;
-                {temp}
                 upstream app {{ {servers} }}
                 server {{
                     listen {HOST}:{port};
@@ -283,13 +270,33 @@ class Nginx(ServerProcess):
                         proxy_read_timeout 60s;
                     }}
                 }}
-            }}
         """
-        conf = directory / "nginx.conf"
-        conf.write_text(config)
-        command = [nginx_binary(), "-p", str(directory), "-c", str(conf), "-e", "stderr"]
-        super().__init__("nginx", command, directory / "nginx.log", port)
+        super().__init__("nginx", nginx_command(directory, http), directory / "nginx.log", port)
         self.wait_ready(lambda: accepts(port))
+
+
+def nginx_command(directory: Path, http: str) -> list[str]:
+    """Write nginx.conf in ``directory`` around ``http`` (the http block's body); the command."""
+    temp = "\n".join(
+        f"{kind}_temp_path {directory / kind};"
+        for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    )
+    user = "user root;" if os.geteuid() == 0 else ""  # workers must read the temp dirs
+    config = f"""
+        {user}
+        daemon off;
+        worker_processes 1;
+        pid {directory / "nginx.pid"};
+        error_log {directory / "error.log"} warn;
+        events {{ worker_connections 512; }}
+        http {{
+            {temp}
+            {http}
+        }}
+    """
+    conf = directory / "nginx.conf"
+    conf.write_text(config)
+    return [nginx_binary(), "-p", str(directory), "-c", str(conf), "-e", "stderr"]
 
 
 def nginx_binary() -> str:
@@ -306,25 +313,6 @@ class NginxSite(ServerProcess):
     def __init__(self, site: str, port: int, directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)
         (directory / "site.conf").write_text(site)
-        temp = "\n".join(
-            f"{kind}_temp_path {directory / kind};"
-            for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
-        )
-        user = "user root;" if os.geteuid() == 0 else ""  # workers must read the temp dirs
-        config = f"""
-            {user}
-            daemon off;
-            worker_processes 1;
-            pid {directory / "nginx.pid"};
-            error_log {directory / "error.log"} warn;
-            events {{ worker_connections 512; }}
-            http {{
-                {temp}
-                include {directory / "site.conf"};
-            }}
-        """
-        conf = directory / "nginx.conf"
-        conf.write_text(config)
-        command = [nginx_binary(), "-p", str(directory), "-c", str(conf), "-e", "stderr"]
+        command = nginx_command(directory, f"include {directory / 'site.conf'};")
         super().__init__("nginx", command, directory / "nginx.log", port)
         self.wait_ready(lambda: accepts(port))

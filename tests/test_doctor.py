@@ -192,15 +192,18 @@ def test_reserved_addresses(host: str, words: str | None) -> None:
     assert (found is None) if words is None else (words in str(found))
 
 
-def test_wrong_host_in_the_certificate(tmp_path: Path, telegram: FakeTelegram, served: Any) -> None:
-    app, _, _ = served
-    cert, key = pair(tmp_path, "bot.example.com")
+def doctor_served_with(app: Flask, cert: Path, key: Path) -> list[str]:
+    """The doctor's problems with ``app`` served with ``cert`` (also the uploaded one)."""
     server = TLSServer(app, cert, key)
     try:
         app.config.update(TELEGRAM_WEBHOOK_URL=server.url, TELEGRAM_WEBHOOK_CERTIFICATE=str(cert))
-        found = problems(doctor(app, "--local"))
+        return problems(doctor(app, "--local"))
     finally:
         server.stop()
+
+
+def test_wrong_host_in_the_certificate(tmp_path: Path, telegram: FakeTelegram, served: Any) -> None:
+    found = doctor_served_with(served[0], *pair(tmp_path, "bot.example.com"))
     assert any(
         "certificate" in line and "bot.example.com, not for 127.0.0.1" in line for line in found
     )
@@ -208,14 +211,7 @@ def test_wrong_host_in_the_certificate(tmp_path: Path, telegram: FakeTelegram, s
 
 
 def test_an_expired_certificate(tmp_path: Path, telegram: FakeTelegram, served: Any) -> None:
-    app, _, _ = served
-    cert, key = expired_pair(tmp_path)
-    server = TLSServer(app, cert, key)
-    try:
-        app.config.update(TELEGRAM_WEBHOOK_URL=server.url, TELEGRAM_WEBHOOK_CERTIFICATE=str(cert))
-        found = problems(doctor(app, "--local"))
-    finally:
-        server.stop()
+    found = doctor_served_with(served[0], *expired_pair(tmp_path))
     assert any("expired on" in line and "gen-cert --force" in line for line in found)
     assert any(line.startswith("PROBLEM  reachable:") and "expired" in line for line in found)
 
