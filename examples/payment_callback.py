@@ -66,7 +66,7 @@ def paid(call: ExternalCall) -> Any:
     # Providers deliver an event again until they see a 2xx: count each event once.
     state = tg.state()
     key = f"{state.key_prefix}payment:{event['id']}"
-    claim = state.claim(key)
+    claim = state.dedupe.claim(key)
     if claim is Claim.DONE:
         return "already processed"
     if claim is Claim.RUNNING:
@@ -74,9 +74,9 @@ def paid(call: ExternalCall) -> Any:
     try:
         tg.bot.send_message(chat_id=call.user_id, text="Payment received: premium is on. Thanks!")
     except Exception:
-        state.release(key)  # the provider's next delivery tries again
+        state.dedupe.release(key)  # the provider's next delivery tries again
         raise  # answered 503, and logged
-    state.finish(key)
+    state.dedupe.finish(key)
     return "ok"
 
 

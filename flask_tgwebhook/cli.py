@@ -23,11 +23,13 @@ from flask.cli import AppGroup
 
 from .certs import check_certificate, generate_self_signed_cert, load_certificate
 from .client import Bot
+from .dispatch import qualified_name
 from .errors import Conflict, NotFound, TelegramError, Unauthorized
 from .polling import poll_updates
 from .redact import redact
 from .startup import ensure_webhook, patient_bot
 from .token_source import token_source
+from .tokens import NO_TOKEN
 from .update import UPDATE_TYPES
 from .webhook_url import WebhookURLError, public_webhook_url, validate_webhook_url
 
@@ -76,9 +78,7 @@ def _telegram(state: TelegramState) -> Iterator[tuple[Bot, logging.Logger]]:
     """A Bot API client for one command, and a logger that prints; errors become messages."""
     settings = state.settings
     if not settings.token:
-        raise click.ClickException(
-            "No bot token: set TELEGRAM_BOT_TOKEN (the app's config or the environment)."
-        )
+        raise click.ClickException(NO_TOKEN)
     bot = patient_bot(settings, CLI_FLOOD_WAIT)
     # Not registered with logging: what ensure_webhook reports is this command's output.
     log = logging.Logger("flask_tgwebhook.cli")
@@ -334,7 +334,7 @@ def handlers_command() -> None:
     if errors:
         click.echo("error handlers")
         for router, cls, fn in errors:
-            name = f"{getattr(fn, '__module__', '?')}:{getattr(fn, '__qualname__', fn)}"
+            name = qualified_name(fn)
             click.echo(f"  {cls.__name__}  {name}  router: {router.name}")
     if not handlers:
         click.echo("No handlers are registered.")

@@ -24,6 +24,7 @@ from urllib3.util.retry import Retry
 from ._methods import BotMethods
 from .errors import InvalidResponse, NetworkError, RetryAfter, ServerError, TimedOut, api_error
 from .redact import install_log_redaction, redact
+from .tokens import NO_TOKEN, TOKEN_RE
 
 if TYPE_CHECKING:
     from .flood import FloodControl
@@ -32,7 +33,6 @@ __all__ = ["Bot", "InputFile", "is_idempotent"]
 
 log = logging.getLogger(__name__)
 
-_TOKEN = re.compile(r"\d+:[A-Za-z0-9_-]+")
 _METHOD = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 #: How many times one call waits out flood control before giving up.
 MAX_FLOOD_WAITS = 3
@@ -125,8 +125,8 @@ class Bot(BotMethods):
         flood_control: FloodControl | None = None,
     ) -> None:
         if not token:
-            raise ValueError("No bot token was given; set TELEGRAM_BOT_TOKEN (from @BotFather).")
-        if not _TOKEN.fullmatch(token):
+            raise ValueError(NO_TOKEN)
+        if not TOKEN_RE.fullmatch(token):
             raise ValueError(
                 "The bot token is malformed; it looks like 123456:ABC-DEF... (digits, a colon, "
                 "then letters, digits, '_' or '-'). Copy it again from @BotFather."

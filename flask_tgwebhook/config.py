@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .netguard import IPNetwork, parse_networks
+from .tokens import TOKEN_RE
 
 #: Telegram's rule for setWebhook's ``secret_token``.
 SECRET_TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{1,256}")
-TOKEN_RE = re.compile(r"[0-9]+:[A-Za-z0-9_-]+")
 ERROR_POLICIES = ("ack", "retry")
 
 #: Every key with its default; ``init_app`` fills missing ones with ``setdefault``.

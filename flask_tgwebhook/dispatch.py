@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import logging
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar, cast, overload
 
@@ -18,11 +19,24 @@ from .update import UPDATE_TYPES, Update
 
 HandlerFn = Callable[[Update], Any]
 ErrorHandlerFn = Callable[[BaseException, Update], Any]
+BeforeFn = Callable[[Update], Any]
+AfterFn = Callable[[Update, Any], Any]
+TeardownFn = Callable[[Update, BaseException | None], Any]
 H = TypeVar("H", bound=HandlerFn)
 E = TypeVar("E", bound=ErrorHandlerFn)
 X = TypeVar("X", bound=BaseException)
 T = TypeVar("T", bound=Callable[..., Any])
 R = TypeVar("R")
+B = TypeVar("B", bound=BeforeFn)
+A = TypeVar("A", bound=AfterFn)
+D = TypeVar("D", bound=TeardownFn)
+
+logger = logging.getLogger("flask_tgwebhook")
+
+
+def qualified_name(fn: Any) -> str:
+    """``module:qualname`` of a function, for listings and logs."""
+    return f"{getattr(fn, '__module__', '?')}:{getattr(fn, '__qualname__', repr(fn))}"
 
 
 class _Unhandled:
@@ -51,8 +65,7 @@ class Handler:
     @property
     def name(self) -> str:
         """``module:qualname`` of the handler function, for listings and logs."""
-        fn = self.callback
-        return f"{getattr(fn, '__module__', '?')}:{getattr(fn, '__qualname__', repr(fn))}"
+        return qualified_name(self.callback)
 
     def __repr__(self) -> str:
         return f"<Handler {self.update_type} {self.name} filter={self.filter!r}>"
@@ -156,6 +169,11 @@ class Router:
         self.parent: Router | None = None
         #: Commands declared for Telegram's menu (see :mod:`flask_tgwebhook.commands`).
         self.menu: list[MenuEntry] = []
+        #: Hooks around every update this router's handlers (or its routers') take, like a
+        #: Blueprint's ``before_request``; the root router's run for every update.
+        self.before_update_funcs: list[BeforeFn] = []
+        self.after_update_funcs: list[AfterFn] = []
+        self.teardown_update_funcs: list[TeardownFn] = []
         self._frozen = False
 
     message = Observer("message")
@@ -277,6 +295,37 @@ class Router:
         self.error_handlers[exc_class] = fn  # type: ignore[assignment]
 
     @setupmethod
+    def before_update(self, fn: B) -> B:
+        """Register ``fn(update)`` to run before the handler, like Flask's ``before_request``.
+
+        Returning anything but ``None`` skips the handler: that value is the result (a
+        :func:`reply`, say). A router's hooks run for updates one of its handlers takes; the
+        extension's own run for every update.
+        """
+        self.before_update_funcs.append(fn)
+        return fn
+
+    @setupmethod
+    def after_update(self, fn: A) -> A:
+        """Register ``fn(update, result)`` to run after the handler returned.
+
+        Returning anything but ``None`` replaces the result. Not run when the handler raised
+        (error handlers and :meth:`teardown_update` hooks run then).
+        """
+        self.after_update_funcs.append(fn)
+        return fn
+
+    @setupmethod
+    def teardown_update(self, fn: D) -> D:
+        """Register ``fn(update, exception)`` to run last, even when the handler raised.
+
+        ``exception`` is what the handler (or a hook) raised, else ``None``. What a teardown
+        hook raises is logged and otherwise ignored, like Flask's ``teardown_request``.
+        """
+        self.teardown_update_funcs.append(fn)
+        return fn
+
+    @setupmethod
     def include_router(self, router: Router) -> Router:
         """Add ``router``'s handlers after this router's own (first match wins)."""
         if not isinstance(router, Router):
@@ -318,7 +367,7 @@ class Router:
 class HandlerTable:
     """The compiled, read-only form of a router tree: update type → handlers in order."""
 
-    __slots__ = ("by_type",)
+    __slots__ = ("by_type", "hooked", "root", "scopes")
 
     def __init__(self, root: Router) -> None:
         by_type: dict[str, list[Handler]] = {}
@@ -331,9 +380,26 @@ class HandlerTable:
             update_type: tuple((h.filter, h.callback, h) for h in handlers)
             for update_type, handlers in by_type.items()
         }
+        self.root = root
+        #: Each router's chain from the root down, for hooks scoped like Blueprints.
+        self.scopes: dict[Router, tuple[Router, ...]] = {}
+        for router in root.iter_routers():
+            chain: list[Router] = []
+            node: Router | None = router
+            while node is not None:
+                chain.append(node)
+                node = node.parent
+            self.scopes[router] = tuple(reversed(chain))
+        #: Whether any router has hooks; without them dispatching takes the short path.
+        self.hooked = any(
+            r.before_update_funcs or r.after_update_funcs or r.teardown_update_funcs
+            for r in root.iter_routers()
+        )
 
     def dispatch(self, update: Update) -> Any:
         """Run the first matching handler; :data:`UNHANDLED` or a :class:`Failure` otherwise."""
+        if self.hooked:
+            return self._dispatch_hooked(update)
         entries = self.by_type.get(update.type)  # type: ignore[arg-type]
         if entries is None:
             return UNHANDLED
@@ -345,6 +411,56 @@ class HandlerTable:
         except Exception as exc:
             return run_error_handlers(exc, update, handler.router if handler else None)
         return UNHANDLED
+
+    def match(self, update: Update) -> Handler | None:
+        """The first handler whose filter takes ``update`` (a filter may raise)."""
+        for matches, _, handler in self.by_type.get(update.type, ()):  # type: ignore[arg-type]
+            if matches is None or matches(update):
+                return handler
+        return None
+
+    def _dispatch_hooked(self, update: Update) -> Any:
+        handler: Handler | None = None
+        scope: tuple[Router, ...] = (self.root,)
+        error: BaseException | None = None
+        try:
+            handler = self.match(update)
+            if handler is not None:
+                scope = self.scopes[handler.router]
+            result = _run_before(scope, update)
+            if result is None:
+                result = handler.callback(update) if handler is not None else UNHANDLED
+            for router in reversed(scope):
+                for after in reversed(router.after_update_funcs):
+                    replaced = after(update, result)
+                    if replaced is not None:
+                        result = replaced
+            return result
+        except Exception as exc:
+            error = exc
+            return run_error_handlers(exc, update, handler.router if handler else self.root)
+        finally:
+            _run_teardown(scope, update, error)
+
+
+def _run_before(scope: tuple[Router, ...], update: Update) -> Any:
+    for router in scope:
+        for before in router.before_update_funcs:
+            result = before(update)
+            if result is not None:
+                return result
+    return None
+
+
+def _run_teardown(scope: tuple[Router, ...], update: Update, error: BaseException | None) -> None:
+    for router in reversed(scope):
+        for teardown in reversed(router.teardown_update_funcs):
+            try:
+                teardown(update, error)
+            except Exception:
+                logger.exception(
+                    "The teardown_update hook %s raised (ignored).", qualified_name(teardown)
+                )
 
 
 def run_error_handlers(exc: Exception, update: Update, router: Router | None) -> Failure:

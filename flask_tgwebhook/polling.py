@@ -1,4 +1,4 @@
-"""Long polling for development: getUpdates feeding the same dispatcher as the webhook.
+"""Long polling for development: getUpdates feeding the same update pipeline as the webhook.
 
 For a machine without a public https URL. Telegram answers getUpdates only while no webhook
 is set, so remove the webhook first (``flask tg poll`` asks, then does).
@@ -10,10 +10,10 @@ import logging
 import traceback
 from typing import TYPE_CHECKING, Any
 
-from .dispatch import UNHANDLED, Failure
 from .errors import TelegramError
+from .pipeline import Outcome, feed_update
 from .redact import redact
-from .reply import Reply
+from .state import get_state
 
 if TYPE_CHECKING:
     from flask import Flask
@@ -34,34 +34,43 @@ def run_update(
     *,
     logger: logging.Logger | None = None,
 ) -> Any:
-    """Dispatch one update dict and carry out a :func:`~flask_tgwebhook.reply` it returns.
+    """Run one polled update through the pipeline and carry out a :func:`~flask_tgwebhook.reply`
+    it returns with ``bot``.
 
-    Returns what the handler (or error handler) returned, or
-    :data:`~flask_tgwebhook.dispatch.UNHANDLED`. A handler's exception is logged, not raised,
-    as the webhook does, so one bad update does not stop the loop.
+    Returns what the handler (or error handler) returned, a
+    :class:`~flask_tgwebhook.dispatch.Failure` when nothing took the exception, or
+    :data:`~flask_tgwebhook.dispatch.UNHANDLED`; ``None`` for an update already handled. The
+    pipeline logs a handler's exception, as for the webhook, so one bad update does not stop
+    the loop.
     """
     log = logger or _default_logger
-    update_id = raw.get("update_id")
-    with app.app_context():
-        result = tg.dispatch(raw, app)
-    if isinstance(result, Failure):
-        if not result.handled:
-            text = "".join(traceback.format_exception(result.error))
-            log.error("%s", redact(f"Update {update_id}: the handler raised:\n{text}"))
-            return result
-        result = result.value
-    if result is UNHANDLED:
+    get_state(app, tg)  # the right app for this extension, or one sentence saying the fix
+    result = feed_update(app, raw)
+    update_id = result.update.update_id
+    outcome = result.outcome
+    if outcome in (Outcome.DUPLICATE, Outcome.RUNNING):
+        log.info("Update %s: already handled, skipped.", update_id)
+        return None
+    if outcome is Outcome.UNHANDLED:
         log.info("Update %s: no handler.", update_id)
-    elif isinstance(result, Reply):
-        try:
-            bot.call(result.method, **result.params)
-        except TelegramError as exc:
-            log.error("%s", redact(f"Update {update_id}: the reply failed: {exc}"))
-        else:
-            log.info("Update %s: handled, replied with %s.", update_id, result.method)
-    else:
+        return result.value
+    if outcome is Outcome.RETRY or (outcome is Outcome.FAILED and not result.value.handled):
+        # Polling can't ask Telegram to deliver it again: confirmed like any other update.
+        text = "".join(traceback.format_exception(result.value.error))
+        log.error("%s", redact(f"Update {update_id}: the handler raised:\n{text}"))
+        return result.value
+    value = result.value.value if outcome is Outcome.FAILED else result.value
+    reply = result.reply
+    if reply is None:
         log.info("Update %s: handled.", update_id)
-    return result
+        return value
+    try:
+        bot.call(reply.method, **reply.params)
+    except TelegramError as exc:
+        log.error("%s", redact(f"Update {update_id}: the reply failed: {exc}"))
+    else:
+        log.info("Update %s: handled, replied with %s.", update_id, reply.method)
+    return value
 
 
 def poll_updates(

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from .client import Bot, InputFile
 from .config import Settings, flag, whole_number
+from .tokens import NO_TOKEN
 from .webhook_report import WebhookReport, date_from_epoch, differences
 from .webhook_url import (
     ALLOWED_PORTS,
@@ -74,7 +75,7 @@ def patient_bot(settings: Settings, flood_wait_max: float) -> Bot:
     """A client that waits out flood control and retries 5xx answers to idempotent calls:
     for commands and start-up, where waiting beats failing (never the webhook's own path)."""
     if not settings.token:
-        raise RuntimeError("No bot token: set TELEGRAM_BOT_TOKEN to call the Bot API.")
+        raise RuntimeError(NO_TOKEN)
     return Bot(
         settings.token,
         api_url=settings.api_url,

@@ -1,8 +1,9 @@
-"""The webhook Blueprint: address, secret, content type, size, parse, dedupe, dispatch, answer.
+"""The webhook Blueprint: HTTP in (address, secret, content type, size, parse), the update
+pipeline, HTTP out.
 
 This is the fast path, so it does only that, in that order, and builds nothing nobody asked
-for. Every answer follows DESIGN.md's table "The webhook request"; docs/security.rst says
-what each check guarantees.
+for. Every answer follows the table in docs/webhook.rst; docs/security.rst says what each
+check guarantees. What happens to the update itself is :mod:`flask_tgwebhook.pipeline`'s.
 """
 
 from __future__ import annotations
@@ -16,12 +17,9 @@ from flask import Blueprint, Response, request
 
 from . import signals
 from .body import UnreadableBody, read_body
-from .dispatch import UNHANDLED, Failure
 from .netguard import NetworkAllowlist
+from .pipeline import Outcome, Result, run_update
 from .refusals import RefusalLog
-from .reply import Reply
-from .stores import Claim
-from .update import Update
 
 if TYPE_CHECKING:
     from .extension import TelegramState
@@ -49,8 +47,23 @@ def make_webhook_blueprint(state: TelegramState, name: str = "tgwebhook") -> Blu
     return blueprint
 
 
-def _plain(status: int, text: str, headers: dict[str, str] | None = None) -> Response:
+def plain(status: int, text: str, headers: dict[str, str] | None = None) -> Response:
+    """A short text/plain answer: what every refusal of ours looks like."""
     return Response(text, status, headers, mimetype="text/plain")
+
+
+def answer(result: Result, retry_after: int) -> Response:
+    """The HTTP answer to Telegram for what the pipeline did with an update."""
+    outcome = result.outcome
+    if outcome is Outcome.RUNNING:
+        # Telegram will deliver it again; if the first copy dies, that retry handles it.
+        return plain(503, "Still handling this update.", {"Retry-After": str(retry_after)})
+    if outcome is Outcome.RETRY:
+        return plain(500, "The handler failed; Telegram will deliver the update again.")
+    reply = result.reply
+    if reply is not None:
+        return Response(reply.to_json(), 200, mimetype="application/json")
+    return Response(status=200)
 
 
 def _is_json(content_type: str | None) -> bool:
@@ -125,90 +138,12 @@ class WebhookView:
         return raw
 
     def handle(self, raw: dict[str, Any]) -> Response:
-        state = self.state
-        update = Update(raw, state.bot_username)
-        state.stats["received"] += 1
-        if signals.update_received.receivers:
-            signals.update_received.send(state.app, update=update)
-
-        key = state.key_prefix + str(update.update_id)
-        claim = state.claim(key)
-        if claim is not Claim.NEW:
-            return self.duplicate(update, claim)
-
-        result = state.ext.table.dispatch(update)
-        if result is UNHANDLED:
-            return self.unhandled(update, key)
-        if type(result) is Failure:
-            return self.failed(update, key, result)
-        state.finish(key)
-        state.stats["handled"] += 1
-        if signals.update_handled.receivers:
-            signals.update_handled.send(state.app, update=update, result=result)
-        if type(result) is Reply:
-            return Response(result.to_json(), 200, mimetype="application/json")
-        return Response(status=200)
-
-    def duplicate(self, update: Update, claim: Claim) -> Response:
-        running = claim is Claim.RUNNING
-        self.state.stats["duplicates"] += 1
-        logger.info(
-            "Update %d delivered again while %s.",
-            update.update_id,
-            "still running" if running else "already handled",
-        )
-        if signals.update_duplicate.receivers:
-            signals.update_duplicate.send(
-                self.state.app, update_id=update.update_id, running=running
-            )
-        if running:
-            # Telegram will deliver it again; if the first copy dies, that retry handles it.
-            retry_after = str(self.state.settings.retry_after)
-            return _plain(503, "Still handling this update.", {"Retry-After": retry_after})
-        return Response(status=200)
-
-    def unhandled(self, update: Update, key: str) -> Response:
-        self.state.finish(key)
-        self.state.stats["unhandled"] += 1
-        logger.debug("No handler for update %d of type %r.", update.update_id, update.type)
-        if signals.update_unhandled.receivers:
-            signals.update_unhandled.send(self.state.app, update=update)
-        return Response(status=200)
-
-    def failed(self, update: Update, key: str, failure: Failure) -> Response:
-        state = self.state
-        state.stats["failed"] += 1
-        if not failure.handled:
-            logger.error(
-                "The handler for update %d (%s) raised.",
-                update.update_id,
-                update.type,
-                exc_info=failure.error,
-            )
-        if signals.update_failed.receivers:
-            signals.update_failed.send(
-                state.app, update=update, exception=failure.error, handled=failure.handled
-            )
-        if state.settings.on_error == "retry" and not failure.handled:
-            failures = state.count_failure(state.key_prefix + "failures:" + str(update.update_id))
-            if failures <= state.settings.max_retries:
-                state.release(key)
-                return _plain(500, "The handler failed; Telegram will deliver the update again.")
-            # A poison update would otherwise hold back its chat's later updates for a day.
-            logger.error(
-                "Update %d failed %d times; acknowledging it (TELEGRAM_MAX_RETRIES = %d).",
-                update.update_id,
-                failures,
-                state.settings.max_retries,
-            )
-        state.finish(key)
-        if type(failure.value) is Reply:
-            return Response(failure.value.to_json(), 200, mimetype="application/json")
-        return Response(status=200)
+        """Run the update through the pipeline and answer Telegram with its outcome."""
+        return answer(run_update(self.state, raw), self.state.settings.retry_after)
 
     def reject(self, status: int, kind: str, reason: str) -> Response:
         self.state.stats["rejected"] += 1
         self.refusals.refused(kind, status, reason, request.remote_addr)
         if signals.request_rejected.receivers:
             signals.request_rejected.send(self.state.app, status=status, reason=reason)
-        return _plain(status, reason)
+        return plain(status, reason)

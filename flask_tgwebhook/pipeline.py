@@ -1,0 +1,151 @@
+"""One update's life, written once: claim → hooks and dispatch → error policy → finish or
+release → stats → signals.
+
+The webhook view, long polling and every executor call :func:`feed_update` (aiogram's
+``feed_update``); they only translate in (HTTP, getUpdates) and out (an HTTP answer, a
+Bot API call). So dedupe, signals, counters, error handlers and the retry cap behave the
+same however an update arrives.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from typing import TYPE_CHECKING, Any
+
+from flask import Flask, current_app, has_app_context
+
+from . import signals
+from .dispatch import UNHANDLED, Failure
+from .reply import Reply
+from .state import get_state
+from .stores import Claim
+from .update import Update
+
+if TYPE_CHECKING:
+    from .state import TelegramState
+
+__all__ = ["Outcome", "Result", "feed_update", "run_update"]
+
+logger = logging.getLogger("flask_tgwebhook")
+
+
+class Outcome(enum.Enum):
+    """What became of an update; the webhook view turns it into an HTTP status."""
+
+    HANDLED = "handled"  #: a handler ran and returned
+    UNHANDLED = "unhandled"  #: no handler matched (or the type is unknown)
+    DUPLICATE = "duplicate"  #: handled before: nothing ran
+    RUNNING = "running"  #: another copy is being handled right now: nothing ran
+    FAILED = "failed"  #: the handler raised; acknowledged (error handlers ran)
+    RETRY = "retry"  #: the handler raised; Telegram should deliver it again
+
+
+class Result:
+    """What :func:`feed_update` did with one update."""
+
+    __slots__ = ("outcome", "update", "value")
+
+    def __init__(self, outcome: Outcome, update: Update, value: Any = None) -> None:
+        self.outcome = outcome
+        self.update = update
+        #: What the handler (or an error handler) returned, a :class:`Failure`, or
+        #: :data:`~flask_tgwebhook.dispatch.UNHANDLED`.
+        self.value = value
+
+    @property
+    def reply(self) -> Reply | None:
+        """The :func:`~flask_tgwebhook.reply` to carry out, if the handler returned one."""
+        value = self.value
+        if type(value) is Failure:
+            value = value.value
+        return value if type(value) is Reply else None
+
+    def __repr__(self) -> str:
+        return f"<Result {self.outcome.value} update {self.update.update_id}>"
+
+
+def feed_update(app: Flask, raw: dict[str, Any]) -> Result:
+    """Run one raw update (a dict with an integer ``update_id``) through ``app``'s bot.
+
+    Pushes an app context for ``app`` when none is active, so handlers see ``current_app``
+    and ``g`` wherever the update came from. Never raises for a handler's exception: that
+    is in the result (and was logged, and sent as a signal).
+    """
+    if has_app_context() and current_app._get_current_object() is app:  # type: ignore[attr-defined]
+        return run_update(get_state(app), raw)
+    with app.app_context():
+        return run_update(get_state(app), raw)
+
+
+def run_update(state: TelegramState, raw: dict[str, Any]) -> Result:
+    """:func:`feed_update` inside the app's context, for callers that hold the state."""
+    update = Update(raw, state.bot_username)
+    state.stats["received"] += 1
+    app = state.app
+    if signals.update_received.receivers:
+        signals.update_received.send(app, update=update)
+
+    key = state.key_prefix + str(update.update_id)
+    claim = state.dedupe.claim(key)
+    if claim is not Claim.NEW:
+        return _duplicate(state, update, claim)
+
+    value = state.ext.table.dispatch(update)
+    if value is UNHANDLED:
+        state.dedupe.finish(key)
+        state.stats["unhandled"] += 1
+        logger.debug("No handler for update %d of type %r.", update.update_id, update.type)
+        if signals.update_unhandled.receivers:
+            signals.update_unhandled.send(app, update=update)
+        return Result(Outcome.UNHANDLED, update, value)
+    if type(value) is Failure:
+        return _failed(state, update, key, value)
+    state.dedupe.finish(key)
+    state.stats["handled"] += 1
+    if signals.update_handled.receivers:
+        signals.update_handled.send(app, update=update, result=value)
+    return Result(Outcome.HANDLED, update, value)
+
+
+def _duplicate(state: TelegramState, update: Update, claim: Claim) -> Result:
+    running = claim is Claim.RUNNING
+    state.stats["duplicates"] += 1
+    logger.info(
+        "Update %d delivered again while %s.",
+        update.update_id,
+        "still running" if running else "already handled",
+    )
+    if signals.update_duplicate.receivers:
+        signals.update_duplicate.send(state.app, update_id=update.update_id, running=running)
+    return Result(Outcome.RUNNING if running else Outcome.DUPLICATE, update)
+
+
+def _failed(state: TelegramState, update: Update, key: str, failure: Failure) -> Result:
+    settings = state.settings
+    state.stats["failed"] += 1
+    if not failure.handled:
+        logger.error(
+            "The handler for update %d (%s) raised.",
+            update.update_id,
+            update.type,
+            exc_info=failure.error,
+        )
+    if signals.update_failed.receivers:
+        signals.update_failed.send(
+            state.app, update=update, exception=failure.error, handled=failure.handled
+        )
+    if settings.on_error == "retry" and not failure.handled:
+        failures = state.dedupe.count(state.key_prefix + "failures:" + str(update.update_id))
+        if failures <= settings.max_retries:
+            state.dedupe.release(key)
+            return Result(Outcome.RETRY, update, failure)
+        # A poison update would otherwise hold back its chat's later updates for a day.
+        logger.error(
+            "Update %d failed %d times; acknowledging it (TELEGRAM_MAX_RETRIES = %d).",
+            update.update_id,
+            failures,
+            settings.max_retries,
+        )
+    state.dedupe.finish(key)
+    return Result(Outcome.FAILED, update, failure)
