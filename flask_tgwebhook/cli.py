@@ -27,7 +27,7 @@ from .dispatch import qualified_name
 from .errors import Conflict, NotFound, TelegramError, Unauthorized
 from .polling import poll_updates
 from .redact import redact
-from .startup import ensure_webhook, patient_bot
+from .startup import patient_bot, setup_webhook
 from .token_source import token_source
 from .tokens import NO_TOKEN
 from .update import UPDATE_TYPES
@@ -178,11 +178,10 @@ def set_webhook_command(
     if certificate is not None:
         _check_upload(certificate, _host(url))
     wanted = state.ext.allowed_updates if allowed_updates is None else _split(allowed_updates)
-    with _telegram(state) as (bot, log):
-        report = ensure_webhook(
-            bot,
-            url,
-            secret_token=state.settings.webhook_secret,
+    with _telegram(state) as (_, log):
+        report = setup_webhook(
+            current_app,
+            url=url,
             certificate=certificate,
             allowed_updates=wanted,
             max_connections=max_connections,

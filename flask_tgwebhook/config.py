@@ -1,9 +1,15 @@
 """The ``TELEGRAM_*`` configuration keys, read once per app into a frozen :class:`Settings`.
 
 Every key comes from the app's config, else from the environment variable of the same name
-(platforms configure apps through the environment), else its default. A misconfiguration
-fails in ``init_app`` with a sentence that says the fix, not at the first update in
-production.
+(platforms configure apps through the environment), else its default; the parsers below are
+the only ones. A misconfiguration fails in ``init_app`` with a sentence that says the fix,
+not at the first update in production, with two exceptions made on purpose:
+
+- a missing or malformed token never takes the app down (it often serves a website too): the
+  settings record the :attr:`Settings.problem`, the webhook answers 503 and logs it once;
+- the keys only setting the webhook needs (:class:`DeploySettings`: the public URL, the
+  certificate file, ...) are checked where they are used, by ``setup_webhook``, so a bad value
+  can't stop every worker from booting.
 """
 
 from __future__ import annotations
@@ -16,9 +22,12 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from .netguard import IPNetwork, parse_networks
-from .tokens import TOKEN_RE
+from .token_source import token_source
+from .tokens import TOKEN_RE as TOKEN_RE  # re-exported: the pattern lives in tokens.py
+from .tokens import check_token
 
 #: Telegram's rule for setWebhook's ``secret_token``.
 SECRET_TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{1,256}")
@@ -28,7 +37,7 @@ ERROR_POLICIES = ("ack", "retry")
 DEFAULTS: dict[str, Any] = {
     "TELEGRAM_BOT_TOKEN": None,
     "TELEGRAM_API_URL": "https://api.telegram.org",
-    "TELEGRAM_WEBHOOK_PATH": "/telegram/webhook",
+    "TELEGRAM_WEBHOOK_PATH": None,
     "TELEGRAM_WEBHOOK_URL": None,
     "TELEGRAM_PUBLIC_HOST": None,
     "TELEGRAM_BOT_USERNAME": None,
@@ -47,6 +56,9 @@ DEFAULTS: dict[str, Any] = {
     "TELEGRAM_MAX_RETRIES": 5,
 }
 
+#: The webhook route when neither TELEGRAM_WEBHOOK_PATH nor TELEGRAM_WEBHOOK_URL says one.
+DEFAULT_WEBHOOK_PATH = "/telegram/webhook"
+
 #: How a yes/no key may be spelt in the environment.
 _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off", ""}
 
@@ -58,6 +70,31 @@ def apply_defaults(
     env = os.environ if environ is None else environ
     for key, default in defaults.items():
         config.setdefault(key, env.get(key, default))
+
+
+def lookup(config: Mapping[str, Any], env: Mapping[str, str], key: str) -> Any:
+    """``config[key]``, else the environment variable ``key``; ``None`` when neither is set
+    (an empty string counts as unset)."""
+    value = config.get(key)
+    if value is None or value == "":
+        value = env.get(key)
+    return None if value == "" else value
+
+
+def optional_number(config: Mapping[str, Any], env: Mapping[str, str], key: str) -> int | None:
+    """A whole number from the config or the environment, or ``None`` when unset."""
+    value = lookup(config, env, key)
+    return None if value is None else whole_number({key: value}, key)
+
+
+def optional_flag(
+    config: Mapping[str, Any], env: Mapping[str, str], key: str, default: bool
+) -> bool:
+    """A yes/no key from the config or the environment, ``default`` when unset."""
+    value = lookup(config, env, key)
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return default
+    return flag({key: value}, key)
 
 
 def whole_number(config: Mapping[str, Any], key: str, minimum: int = 1) -> int:
@@ -150,11 +187,24 @@ class Settings:
     dedupe_url: str | None = field(default=None, repr=False)
     #: With ``on_error == "retry"``: redeliveries asked for per update before it is dropped.
     max_retries: int = 5
+    #: Where the token came from, in words (see :mod:`flask_tgwebhook.token_source`).
+    token_source: str = "TELEGRAM_BOT_TOKEN"  # noqa: S105 (a key's name)
+    #: Why the webhook can't serve (no token and no secret, a malformed token), or ``None``.
+    #: The app still starts; the webhook answers 503 and logs this once at ERROR.
+    problem: str | None = None
 
     @property
     def bot_id(self) -> int | None:
         """The bot's numeric id: the public part of the token."""
         return int(self.token.split(":", 1)[0]) if self.token else None
+
+    def route_differs_from_url(self) -> bool:
+        """Whether the webhook route is not the public URL's path (a proxy may rewrite it,
+        but usually every delivery then gets 404)."""
+        if not self.webhook_url:
+            return False
+        public = urlsplit(self.webhook_url).path.rstrip("/")
+        return public != self.webhook_path.rstrip("/")
 
     @property
     def public_base_url(self) -> str | None:
@@ -170,15 +220,12 @@ class Settings:
     ) -> Settings:
         """Check the config and build settings; raises ``RuntimeError`` saying the fix."""
         env = os.environ if environ is None else environ
-        token = config.get("TELEGRAM_BOT_TOKEN") or env.get("TELEGRAM_BOT_TOKEN") or None
-        if token is not None and not TOKEN_RE.fullmatch(str(token)):
-            raise RuntimeError(
-                "TELEGRAM_BOT_TOKEN does not look like a bot token (digits, a colon, then "
-                "letters, digits, '_' or '-'). Copy it again from @BotFather."
-            )
-        path = str(config["TELEGRAM_WEBHOOK_PATH"])
-        if not path.startswith("/"):
-            raise RuntimeError(f"TELEGRAM_WEBHOOK_PATH must start with '/', got {path!r}.")
+        token, source, problem = _token(config, env)
+        url = configured_webhook_url(config, env, None)
+        path = webhook_path(config.get("TELEGRAM_WEBHOOK_PATH"), url)
+        secret = _secret(config, token)
+        if secret is None and problem is None and not flag(config, "TELEGRAM_INSECURE_NO_SECRET"):
+            problem = NO_SECRET
         api_url = str(config["TELEGRAM_API_URL"]).rstrip("/")
         if not api_url.startswith(("https://", "http://")):
             raise RuntimeError(
@@ -189,9 +236,9 @@ class Settings:
             token=token,
             api_url=api_url,
             webhook_path=path,
-            webhook_url=configured_webhook_url(config, env, path),
+            webhook_url=url or configured_webhook_url(config, env, path),
             bot_username=(config.get("TELEGRAM_BOT_USERNAME") or "").lstrip("@") or None,
-            webhook_secret=_secret(config, token),
+            webhook_secret=secret,
             max_body_size=whole_number(config, "TELEGRAM_MAX_BODY_SIZE"),
             on_error=_on_error(config),
             dedupe_ttl=whole_number(config, "TELEGRAM_DEDUPE_TTL"),
@@ -205,18 +252,100 @@ class Settings:
             allowed_networks=parse_networks(config.get("TELEGRAM_ALLOWED_NETWORKS")),
             dedupe_url=_dedupe_url(config, env),
             max_retries=whole_number(config, "TELEGRAM_MAX_RETRIES", minimum=0),
+            token_source=source,
+            problem=problem,
         )
 
 
 def configured_webhook_url(
-    config: Mapping[str, Any], env: Mapping[str, str], path: str
+    config: Mapping[str, Any], env: Mapping[str, str], path: str | None
 ) -> str | None:
-    """``TELEGRAM_WEBHOOK_URL`` (config, then environment), else the public host plus ``path``."""
-    url = config.get("TELEGRAM_WEBHOOK_URL") or env.get("TELEGRAM_WEBHOOK_URL")
+    """``TELEGRAM_WEBHOOK_URL`` (config, then environment), else the public host plus ``path``
+    (with ``path=None``, only the explicit URL)."""
+    url = lookup(config, env, "TELEGRAM_WEBHOOK_URL")
     if url:
         return str(url)
-    host = public_host(config, env)
+    host = public_host(config, env) if path is not None else None
     return f"https://{host}{path}" if host else None
+
+
+def public_webhook_url(
+    config: Mapping[str, Any], environ: Mapping[str, str] | None = None
+) -> str | None:
+    """The public https URL Telegram should deliver to, or ``None`` when nothing says.
+
+    ``TELEGRAM_WEBHOOK_URL`` (config, then environment) wins; otherwise the public host
+    (``TELEGRAM_PUBLIC_HOST``, or the platform's variable: Railway's ``RAILWAY_PUBLIC_DOMAIN``,
+    Render's ``RENDER_EXTERNAL_HOSTNAME``, Fly's ``FLY_APP_NAME`` as ``<name>.fly.dev``)
+    plus the webhook path.
+    """
+    env = os.environ if environ is None else environ
+    path = webhook_path(lookup(config, env, "TELEGRAM_WEBHOOK_PATH"), None)
+    return configured_webhook_url(config, env, path)
+
+
+def webhook_path(configured: Any, url: str | None) -> str:
+    """The webhook route: ``TELEGRAM_WEBHOOK_PATH``, else the public URL's own path (Telegram
+    follows no redirect, so the route must be exactly where it delivers), else the default.
+    """
+    if configured:
+        path = str(configured)
+        if not path.startswith("/"):
+            raise RuntimeError(f"TELEGRAM_WEBHOOK_PATH must start with '/', got {path!r}.")
+        return path
+    if url:
+        return urlsplit(str(url)).path or "/"
+    return DEFAULT_WEBHOOK_PATH
+
+
+def _token(config: Mapping[str, Any], env: Mapping[str, str]) -> tuple[str | None, str, str | None]:
+    """The token, where it came from, and what is wrong with it (``None`` when nothing)."""
+    token = config.get("TELEGRAM_BOT_TOKEN") or env.get("TELEGRAM_BOT_TOKEN") or None
+    source = token_source(config, env).where
+    if token is None:
+        return None, source, None
+    try:
+        return check_token(str(token), source), source, None
+    except ValueError as exc:
+        return None, source, str(exc)
+
+
+@dataclass(frozen=True)
+class DeploySettings:
+    """The keys only setting the webhook needs, read and checked when it is set.
+
+    Each comes from the app's config, else the environment variable of its name.
+    """
+
+    #: The public https URL Telegram delivers to (``TELEGRAM_WEBHOOK_URL`` or the platform's).
+    url: str | None
+    #: ``TELEGRAM_WEBHOOK_CERTIFICATE``: a PEM file to upload (a self-signed certificate).
+    certificate: str | None
+    #: ``TELEGRAM_WEBHOOK_MAX_CONNECTIONS``: Telegram's parallel deliveries, 1-100.
+    max_connections: int | None
+    #: ``TELEGRAM_WEBHOOK_IP_ADDRESS``: deliver to this IP instead of the one DNS gives.
+    ip_address: str | None
+    #: ``TELEGRAM_DROP_PENDING_UPDATES``: drop the updates waiting when the webhook changes.
+    drop_pending_updates: bool
+    #: ``TELEGRAM_BOT_ENABLED``: off removes this app's webhook instead of setting it.
+    enabled: bool
+
+    @classmethod
+    def from_config(
+        cls, config: Mapping[str, Any], environ: Mapping[str, str] | None = None
+    ) -> DeploySettings:
+        """Read the keys; raises ``RuntimeError`` saying the fix for a malformed one."""
+        env = os.environ if environ is None else environ
+        certificate = lookup(config, env, "TELEGRAM_WEBHOOK_CERTIFICATE")
+        ip_address = lookup(config, env, "TELEGRAM_WEBHOOK_IP_ADDRESS")
+        return cls(
+            url=public_webhook_url(config, env),
+            certificate=str(certificate) if certificate else None,
+            max_connections=optional_number(config, env, "TELEGRAM_WEBHOOK_MAX_CONNECTIONS"),
+            ip_address=str(ip_address) if ip_address else None,
+            drop_pending_updates=optional_flag(config, env, "TELEGRAM_DROP_PENDING_UPDATES", False),
+            enabled=optional_flag(config, env, "TELEGRAM_BOT_ENABLED", True),
+        )
 
 
 def _secret(config: Mapping[str, Any], token: str | None) -> str | None:
@@ -228,15 +357,15 @@ def _secret(config: Mapping[str, Any], token: str | None) -> str | None:
                 "'-': Telegram refuses any other secret_token."
             )
         return str(secret)
-    if token:
-        return derive_secret(token)
-    if flag(config, "TELEGRAM_INSECURE_NO_SECRET"):
-        return None
-    raise RuntimeError(
-        "The webhook route needs a secret to tell Telegram from anyone else. Set "
-        "TELEGRAM_BOT_TOKEN (the secret is derived from it) or TELEGRAM_WEBHOOK_SECRET; to "
-        "accept unauthenticated requests anyway, set TELEGRAM_INSECURE_NO_SECRET = True."
-    )
+    return derive_secret(token) if token else None
+
+
+#: Why the webhook refuses to serve with neither a token nor a secret.
+NO_SECRET = (
+    "The webhook route needs a secret to tell Telegram from anyone else. Set "  # noqa: S105
+    "TELEGRAM_BOT_TOKEN (the secret is derived from it) or TELEGRAM_WEBHOOK_SECRET; to "
+    "accept unauthenticated requests anyway, set TELEGRAM_INSECURE_NO_SECRET = True."
+)
 
 
 def _on_error(config: Mapping[str, Any]) -> str:

@@ -7,6 +7,7 @@ they can be declared at import time; everything that depends on an app's config 
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -18,12 +19,14 @@ from .config import DEFAULTS, Settings, apply_defaults
 from .dispatch import HandlerTable, Router
 from .external.hooks import ExternalLinks
 from .flood import DEFAULTS as FLOOD_DEFAULTS
-from .redact import install_log_redaction
+from .redact import install_log_redaction, redact
 from .state import EXTENSION_KEY, TelegramState, get_state
 from .stores import DedupeStore, MemoryStore
 from .views import make_webhook_blueprint
 
 __all__ = ["EXTENSION_KEY", "TelegramState", "TelegramWebhook"]
+
+logger = logging.getLogger("flask_tgwebhook")
 
 StoreFactory = Callable[[Flask, Settings], DedupeStore]
 
@@ -63,6 +66,8 @@ class TelegramWebhook(ExternalLinks, Router):
         apply_defaults(app.config, DEFAULTS)
         apply_defaults(app.config, FLOOD_DEFAULTS)
         settings = Settings.from_config(app.config)
+        # Like every other key, the config shows the value in use (here: derived, maybe).
+        app.config["TELEGRAM_WEBHOOK_PATH"] = settings.webhook_path
         state = TelegramState(self, app, settings, self._make_store(app, settings))
         app.extensions[EXTENSION_KEY] = state
         app.register_blueprint(make_webhook_blueprint(state, self.blueprint_name))
@@ -73,6 +78,7 @@ class TelegramWebhook(ExternalLinks, Router):
         if settings.trusted_proxies:
             _trust_proxies(app, settings.trusted_proxies)
         _register_cli(app)
+        _warn_about(settings)
 
     def _make_store(self, app: Flask, settings: Settings) -> DedupeStore:
         if self._store is None:
@@ -133,3 +139,15 @@ def _register_cli(app: Flask) -> None:
     from .cli import tg_cli  # cli imports this module: import it when an app is set up
 
     app.cli.add_command(tg_cli)
+
+
+def _warn_about(settings: Settings) -> None:
+    """Start-up warnings for settings that work but will most likely lose updates."""
+    if settings.route_differs_from_url():
+        logger.warning(
+            "The webhook route is %s but TELEGRAM_WEBHOOK_URL (%s) has another path: unless a "
+            "proxy rewrites the path, every delivery gets 404. Remove TELEGRAM_WEBHOOK_PATH "
+            "(the route then follows the URL) or make the two agree.",
+            settings.webhook_path,
+            redact(settings.webhook_url or ""),
+        )

@@ -10,10 +10,11 @@ import logging
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .client import Bot, InputFile
-from .config import Settings, flag, whole_number
+from .config import DeploySettings, Settings, optional_flag
+from .state import get_state
 from .tokens import NO_TOKEN
 from .webhook_report import WebhookReport, date_from_epoch, differences
 from .webhook_url import (
@@ -45,30 +46,12 @@ STARTUP_FLOOD_WAIT = 30.0
 ENABLED_KEY = "TELEGRAM_BOT_ENABLED"
 
 _default_logger = logging.getLogger("flask_tgwebhook.startup")
+T = TypeVar("T")
 
 
 def bot_enabled(config: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> bool:
     """The ``TELEGRAM_BOT_ENABLED`` switch (config, then environment); on unless turned off."""
-    return _flag(config, os.environ if environ is None else environ, ENABLED_KEY, True)
-
-
-def _setting(config: Mapping[str, Any], env: Mapping[str, str], key: str) -> Any:
-    value = config.get(key)
-    return env.get(key) if value is None else value
-
-
-def _flag(config: Mapping[str, Any], env: Mapping[str, str], key: str, default: bool) -> bool:
-    value = _setting(config, env, key)
-    if value is None or (isinstance(value, str) and not value.strip()):
-        return default
-    return flag({key: value}, key)
-
-
-def _number(config: Mapping[str, Any], env: Mapping[str, str], key: str) -> int | None:
-    value = _setting(config, env, key)
-    if value is None or value == "":
-        return None
-    return whole_number({key: value}, key)
+    return optional_flag(config, os.environ if environ is None else environ, ENABLED_KEY, True)
 
 
 def patient_bot(settings: Settings, flood_wait_max: float) -> Bot:
@@ -96,6 +79,7 @@ def ensure_webhook(
     ip_address: str | None = None,
     drop_pending_updates: bool = False,
     force: bool = False,
+    check_url: bool = True,
     logger: logging.Logger | None = None,
 ) -> WebhookReport:
     """Make Telegram's webhook what is wanted, calling setWebhook only if it is not already.
@@ -109,7 +93,8 @@ def ensure_webhook(
     :raises flask_tgwebhook.errors.TelegramError: the Bot API refused or could not be reached.
     """
     log = logger or _default_logger
-    validate_webhook_url(url)
+    if check_url:
+        validate_webhook_url(url)
     info: dict[str, Any] = bot.call("getWebhookInfo")
     reasons = differences(
         info,
@@ -166,91 +151,107 @@ def _log_status(log: logging.Logger, info: Mapping[str, Any]) -> None:
 def setup_webhook(
     app: Flask,
     *,
-    environ: Mapping[str, str] | None = None,
+    url: str | None = None,
+    certificate: str | os.PathLike[str] | bytes | None = None,
+    secret_token: str | None = None,
+    allowed_updates: Sequence[str] | None = None,
+    max_connections: int | None = None,
+    ip_address: str | None = None,
+    drop_pending_updates: bool | None = None,
     force: bool = False,
+    check_url: bool = True,
+    environ: Mapping[str, str] | None = None,
     logger: logging.Logger | None = None,
 ) -> WebhookReport:
-    """Configure the webhook for ``app`` from its config: what the start-up hook runs.
+    """Set ``app``'s webhook: the one function behind ``flask tg set-webhook``, the gunicorn
+    start-up hook and the testing helper ``connect_webhook``.
 
-    Uses the public URL (:func:`~flask_tgwebhook.webhook_url.public_webhook_url`), the app's
-    secret, the update types that have handlers, and these optional keys (config, then
-    environment):
-    ``TELEGRAM_WEBHOOK_CERTIFICATE`` (PEM path to upload), ``TELEGRAM_WEBHOOK_MAX_CONNECTIONS``,
-    ``TELEGRAM_WEBHOOK_IP_ADDRESS``, ``TELEGRAM_DROP_PENDING_UPDATES``. With
-    ``TELEGRAM_BOT_ENABLED`` off it removes the webhook when it points at this app (so the bot
-    stops, and updates wait at Telegram) and sets none.
+    Every argument left out comes from the app: the public URL and the deploy keys of
+    :class:`~flask_tgwebhook.config.DeploySettings` (config, then ``environ``, default
+    ``os.environ``), the app's secret, and the update types that have handlers. setWebhook
+    is called only when Telegram's webhook differs (or ``force``). With
+    ``TELEGRAM_BOT_ENABLED`` off it removes the webhook when it points at this app (so the
+    bot stops, and updates wait at Telegram) and sets none.
 
+    :param certificate: a PEM file path or its bytes, uploaded for a self-signed certificate.
+    :param check_url: refuse URLs Telegram would refuse (http, other ports) before any call;
+        off only for an emulator or a local Bot API server that accepts them.
     :raises RuntimeError: the configuration does not say enough; the message says the fix.
+    :raises flask_tgwebhook.errors.TelegramError: the Bot API refused or could not be reached.
     """
-    from .extension import EXTENSION_KEY
-
     log = logger or _default_logger
-    env = os.environ if environ is None else environ
-    state = app.extensions.get(EXTENSION_KEY)
-    if state is None:
-        raise RuntimeError(
-            f"flask_tgwebhook is not set up on the app {app.name!r}; call tg.init_app(app) "
-            "in the app (or its factory) that the server loads."
-        )
-    settings, config = state.settings, app.config
-    url = public_webhook_url(config, env)
-    enabled = bot_enabled(config, env)
+    state = get_state(app)
+    settings = state.settings
+    deploy = DeploySettings.from_config(app.config, environ)
+    url = url or deploy.url
     if not settings.token:
-        if not enabled:
+        if not deploy.enabled:
             log.warning("%s is off and there is no token: nothing to do.", ENABLED_KEY)
             return WebhookReport(url=None)
         raise RuntimeError(
-            "No bot token to set the webhook with: set TELEGRAM_BOT_TOKEN in the environment "
-            f"or the app's config, or turn the bot off with {ENABLED_KEY}=false."
+            settings.problem or f"{NO_TOKEN} Or turn the bot off with {ENABLED_KEY}=false."
         )
     # Every configuration problem is found before the first call to Telegram.
-    wanted = _wanted_webhook(config, env, url, settings.token) if enabled else {}
-    # A throwaway client: this runs in a server's master process, and a pooled
+    if deploy.enabled:
+        _check_url(url, settings.token, check_url)
+        certificate = _certificate(certificate if certificate is not None else deploy.certificate)
+    # A throwaway client: this may run in a server's master process, and a pooled
     # connection made here must not be inherited by the forked workers.
     bot = patient_bot(settings, STARTUP_FLOOD_WAIT)
     try:
-        if not enabled:
+        if not deploy.enabled:
             return _disable(bot, url, log)
         log.info("Webhook URL: %s", url)
         return ensure_webhook(
             bot,
             str(url),
-            secret_token=settings.webhook_secret,
-            allowed_updates=state.ext.allowed_updates,
+            secret_token=secret_token or settings.webhook_secret,
+            certificate=certificate,
+            allowed_updates=_either(allowed_updates, state.ext.allowed_updates),
+            max_connections=_either(max_connections, deploy.max_connections),
+            ip_address=_either(ip_address, deploy.ip_address),
+            drop_pending_updates=(
+                deploy.drop_pending_updates
+                if drop_pending_updates is None
+                else drop_pending_updates
+            ),
             force=force,
+            check_url=check_url,
             logger=log,
-            **wanted,
         )
     finally:
         bot.close()
 
 
-def _wanted_webhook(
-    config: Mapping[str, Any], env: Mapping[str, str], url: str | None, token: str
-) -> dict[str, Any]:
-    """setWebhook's optional parameters from the config; RuntimeError saying the fix."""
+def _either(given: T | None, configured: T) -> T:
+    """An argument when given, else what the app is configured with."""
+    return configured if given is None else given
+
+
+def _check_url(url: str | None, token: str | None, check: bool) -> None:
     if not url:
         raise RuntimeError(
             "No public URL for the webhook: set TELEGRAM_WEBHOOK_URL to the https address "
             "Telegram should call, or TELEGRAM_PUBLIC_HOST to this app's public host name "
             f"(Railway, Render and Fly set theirs automatically), or {ENABLED_KEY}=false."
         )
+    if not check:
+        return
     try:
         validate_webhook_url(url, token=token)
     except WebhookURLError as exc:
         raise RuntimeError(f"TELEGRAM_WEBHOOK_URL: {exc}") from None
-    certificate = _setting(config, env, "TELEGRAM_WEBHOOK_CERTIFICATE") or None
-    if certificate is not None and not Path(certificate).is_file():
-        raise RuntimeError(
-            f"TELEGRAM_WEBHOOK_CERTIFICATE is {certificate!r}, which is not a file; give "
-            "the path of the PEM certificate to upload (`flask tg gen-cert` makes one)."
-        )
-    return {
-        "certificate": certificate,
-        "max_connections": _number(config, env, "TELEGRAM_WEBHOOK_MAX_CONNECTIONS"),
-        "ip_address": _setting(config, env, "TELEGRAM_WEBHOOK_IP_ADDRESS") or None,
-        "drop_pending_updates": _flag(config, env, "TELEGRAM_DROP_PENDING_UPDATES", False),
-    }
+
+
+def _certificate(
+    certificate: str | os.PathLike[str] | bytes | None,
+) -> str | os.PathLike[str] | bytes | None:
+    if certificate is None or isinstance(certificate, bytes) or Path(certificate).is_file():
+        return certificate
+    raise RuntimeError(
+        f"TELEGRAM_WEBHOOK_CERTIFICATE is {str(certificate)!r}, which is not a file; give "
+        "the path of the PEM certificate to upload (`flask tg gen-cert` makes one)."
+    )
 
 
 def _disable(bot: Bot, url: str | None, log: logging.Logger) -> WebhookReport:

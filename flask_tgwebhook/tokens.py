@@ -10,7 +10,10 @@ __all__ = ["NO_TOKEN", "TOKEN_RE", "bot_id", "check_token"]
 TOKEN_RE = re.compile(r"[0-9]+:[A-Za-z0-9_-]+")
 
 #: Said wherever a Bot API call needs a token and none is configured.
-NO_TOKEN = "No bot token: set TELEGRAM_BOT_TOKEN (the app's config or the environment)."  # noqa: S105
+NO_TOKEN = (
+    "No bot token: set TELEGRAM_BOT_TOKEN (the app's config or the environment) to the "  # noqa: S105
+    "token @BotFather gave you."
+)
 
 _MALFORMED = (
     "{source} does not look like a bot token (digits, a colon, then letters, digits, '_' or "

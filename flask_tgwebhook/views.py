@@ -35,15 +35,26 @@ JSON_TYPE = "application/json"
 
 
 def make_webhook_blueprint(state: TelegramState, name: str = "tgwebhook") -> Blueprint:
-    """A Blueprint with the webhook route at ``state.settings.webhook_path`` (POST only)."""
+    """A Blueprint with the webhook route at ``state.settings.webhook_path`` (POST only).
+
+    The path answers with and without a trailing slash: Telegram follows no redirect, and a
+    platform's guide may give either spelling of the URL.
+    """
     blueprint = Blueprint(name, __name__)
-    blueprint.add_url_rule(
-        state.settings.webhook_path,
-        endpoint="webhook",
-        view_func=WebhookView(state),
-        methods=["POST"],
-        provide_automatic_options=False,
-    )
+    view = WebhookView(state)
+    path = state.settings.webhook_path
+    spellings = [path]
+    if path != "/":
+        spellings.append(path[:-1] if path.endswith("/") else path + "/")
+    for rule in spellings:
+        blueprint.add_url_rule(
+            rule,
+            endpoint="webhook",
+            view_func=view,
+            methods=["POST"],
+            provide_automatic_options=False,
+            strict_slashes=False,
+        )
     return blueprint
 
 
@@ -86,10 +97,14 @@ class WebhookView:
         self.allowlist = NetworkAllowlist(networks) if networks is not None else None
         #: Refusals are a broken deploy more often than an attack: logged, but not flooded.
         self.refusals = RefusalLog(logger)
+        self.problem = settings.problem
+        self.problem_logged = False
         self.__name__ = "webhook"
 
     def __call__(self) -> Response:
         environ = request.environ
+        if self.problem is not None:
+            return self.unavailable()
         if self.allowlist is not None and not self.allowlist.allows(environ.get("REMOTE_ADDR")):
             return self.reject(
                 403, "network", "Forbidden: this address is not in TELEGRAM_ALLOWED_NETWORKS."
@@ -140,6 +155,13 @@ class WebhookView:
     def handle(self, raw: dict[str, Any]) -> Response:
         """Run the update through the pipeline and answer Telegram with its outcome."""
         return answer(run_update(self.state, raw), self.state.settings.retry_after)
+
+    def unavailable(self) -> Response:
+        """The bot is not configured: 503, so Telegram keeps the update and tries again."""
+        if not self.problem_logged:  # once per process: the cause does not change
+            self.problem_logged = True
+            logger.error("The Telegram webhook answers 503 until this is fixed: %s", self.problem)
+        return plain(503, "Service Unavailable: the bot is not configured; see the server log.")
 
     def reject(self, status: int, kind: str, reason: str) -> Response:
         self.state.stats["rejected"] += 1

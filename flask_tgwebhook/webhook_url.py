@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
-from typing import Any
 from urllib.parse import urlsplit
 
-from .config import DEFAULTS, configured_webhook_url
+from .config import public_webhook_url
 
 __all__ = ["ALLOWED_PORTS", "WebhookURLError", "public_webhook_url", "validate_webhook_url"]
 
@@ -17,20 +14,6 @@ ALLOWED_PORTS = (443, 80, 88, 8443)
 
 class WebhookURLError(ValueError):
     """The webhook URL is one Telegram would refuse; the message says what to change."""
-
-
-def public_webhook_url(
-    config: Mapping[str, Any], environ: Mapping[str, str] | None = None
-) -> str | None:
-    """The public https URL Telegram should deliver to, or ``None`` when nothing says.
-
-    ``TELEGRAM_WEBHOOK_URL`` (config, then environment) wins; otherwise the public host
-    (``TELEGRAM_PUBLIC_HOST``, or the platform's variable: Railway's ``RAILWAY_PUBLIC_DOMAIN``,
-    Render's ``RENDER_EXTERNAL_HOSTNAME``, Fly's ``FLY_APP_NAME`` as ``<name>.fly.dev``)
-    plus ``TELEGRAM_WEBHOOK_PATH``.
-    """
-    path = str(config.get("TELEGRAM_WEBHOOK_PATH") or DEFAULTS["TELEGRAM_WEBHOOK_PATH"])
-    return configured_webhook_url(config, os.environ if environ is None else environ, path)
 
 
 def validate_webhook_url(url: str, *, token: str | None = None) -> str:

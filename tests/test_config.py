@@ -45,16 +45,21 @@ def test_explicit_secret_wins_and_is_checked() -> None:
         settings(TELEGRAM_WEBHOOK_SECRET="x" * 257)
 
 
-def test_no_secret_at_all_is_refused_unless_opted_out() -> None:
-    with pytest.raises(RuntimeError, match="TELEGRAM_INSECURE_NO_SECRET = True"):
-        settings()
-    assert settings(TELEGRAM_INSECURE_NO_SECRET=True).webhook_secret is None
+def test_no_secret_at_all_is_a_problem_unless_opted_out() -> None:
+    # The app still starts (issue 14): the webhook answers 503 with this problem logged.
+    problem = settings().problem
+    assert problem is not None and "TELEGRAM_INSECURE_NO_SECRET = True" in problem
+    opted_out = settings(TELEGRAM_INSECURE_NO_SECRET=True)
+    assert opted_out.webhook_secret is None and opted_out.problem is None
 
 
-def test_bad_token_is_refused_without_echoing_it() -> None:
-    with pytest.raises(RuntimeError, match="@BotFather") as info:
-        settings(TELEGRAM_BOT_TOKEN="123456 secret-part")
-    assert "secret-part" not in str(info.value)
+def test_bad_token_is_a_problem_that_names_its_source_without_echoing_it() -> None:
+    from_config = settings(TELEGRAM_BOT_TOKEN="123456 secret-part")
+    assert from_config.token is None and from_config.problem is not None
+    assert "@BotFather" in from_config.problem and "secret-part" not in from_config.problem
+    assert "the app's config (TELEGRAM_BOT_TOKEN)" in from_config.problem
+    from_env = settings({"TELEGRAM_BOT_TOKEN": "123456 secret-part"})
+    assert from_env.problem is not None and "environment variable" in from_env.problem
 
 
 def test_token_is_not_in_the_repr() -> None:
@@ -185,8 +190,53 @@ def test_environment_style_values_are_checked(key: str, value: object, message: 
 
 def test_flags_from_the_environment() -> None:
     assert settings(TELEGRAM_INSECURE_NO_SECRET="true").webhook_secret is None
-    with pytest.raises(RuntimeError, match="needs a secret"):
-        settings(TELEGRAM_INSECURE_NO_SECRET="false")
+    problem = settings(TELEGRAM_INSECURE_NO_SECRET="false").problem
+    assert problem is not None and "needs a secret" in problem
     with pytest.raises(RuntimeError, match="must be true or false, got 'maybe'"):
         settings(TELEGRAM_INSECURE_NO_SECRET="maybe")
     assert settings(TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_MAX_BODY_SIZE="4096").max_body_size == 4096
+
+
+def test_the_token_source_is_recorded() -> None:
+    assert (
+        settings(TELEGRAM_BOT_TOKEN=TOKEN).token_source == "the app's config (TELEGRAM_BOT_TOKEN)"
+    )
+    from_env = settings({"TELEGRAM_BOT_TOKEN": TOKEN})
+    assert from_env.token == TOKEN
+    assert from_env.token_source == "the environment variable TELEGRAM_BOT_TOKEN"
+
+
+@pytest.mark.parametrize(
+    ("config", "path"),
+    [
+        ({}, "/telegram/webhook"),
+        ({"TELEGRAM_WEBHOOK_URL": "https://bot.example.com/hooks/tg"}, "/hooks/tg"),
+        (
+            {"TELEGRAM_WEBHOOK_URL": "https://bot.example.com/telegram/webhook/"},
+            "/telegram/webhook/",
+        ),
+        ({"TELEGRAM_WEBHOOK_URL": "https://bot.example.com"}, "/"),
+        (
+            {"TELEGRAM_WEBHOOK_URL": "https://bot.example.com/a", "TELEGRAM_WEBHOOK_PATH": "/b"},
+            "/b",
+        ),
+    ],
+)
+def test_the_route_follows_the_public_url(config: dict[str, object], path: str) -> None:
+    config = {**DEFAULTS, "TELEGRAM_BOT_TOKEN": TOKEN, **config}
+    assert Settings.from_config(config, {}).webhook_path == path
+
+
+def test_a_route_that_differs_from_the_url_is_noticed() -> None:
+    differs = settings(
+        TELEGRAM_BOT_TOKEN=TOKEN,
+        TELEGRAM_WEBHOOK_URL="https://bot.example.com/a",
+        TELEGRAM_WEBHOOK_PATH="/b",
+    )
+    assert differs.route_differs_from_url()
+    slash = settings(
+        TELEGRAM_BOT_TOKEN=TOKEN,
+        TELEGRAM_WEBHOOK_URL="https://bot.example.com/a/",
+        TELEGRAM_WEBHOOK_PATH="/a",
+    )
+    assert not slash.route_differs_from_url()

@@ -103,22 +103,20 @@ class LiveServer:
 
 
 def connect_webhook(app: Flask, server: LiveServer, **params: Any) -> dict[str, Any]:
-    """setWebhook for ``server`` through the app's own client, as ``flask tg set-webhook`` does.
+    """Point the emulator's webhook at ``server``: :func:`~flask_tgwebhook.startup.setup_webhook`
+    with the server's URL (loopback, so Telegram's URL rules are not applied) and its
+    self-signed certificate, if any. ``params`` override setup_webhook's arguments.
 
-    Uploads the server's self-signed certificate when it has one, sends the app's secret and
-    the update types its handlers use. Returns what getWebhookInfo says afterwards.
+    Returns what getWebhookInfo says afterwards.
     """
-    from ..client import InputFile
+    from ..startup import setup_webhook
 
-    state = app.extensions["tgwebhook"]
-    bot = state.bot
     if server.certificate is not None:
-        params.setdefault("certificate", InputFile(server.certificate.cert_pem, "cert.pem"))
-    params.setdefault("allowed_updates", state.ext.allowed_updates or None)
-    params.setdefault("secret_token", state.settings.webhook_secret)
-    bot.set_webhook(url=server.webhook_url, **params)
-    info: dict[str, Any] = bot.get_webhook_info()
-    return info
+        params.setdefault("certificate", server.certificate.cert_pem)
+    report = setup_webhook(
+        app, url=server.webhook_url, force=True, check_url=False, environ={}, **params
+    )
+    return report.info
 
 
 def telegram_config(telegram: FakeTelegram) -> dict[str, Any]:
