@@ -28,13 +28,14 @@ from .errors import Conflict, NotFound, TelegramError, Unauthorized
 from .polling import poll_updates
 from .redact import redact
 from .startup import patient_bot, setup_webhook
+from .state import get_state
 from .token_source import token_source
 from .tokens import NO_TOKEN
 from .update import UPDATE_TYPES
 from .webhook_url import WebhookURLError, public_webhook_url, validate_webhook_url
 
 if TYPE_CHECKING:
-    from .extension import TelegramState
+    from .state import TelegramState
 
 __all__ = ["tg_cli"]
 
@@ -64,13 +65,10 @@ class _EchoHandler(logging.Handler):
 
 
 def _state() -> TelegramState:
-    state: TelegramState | None = current_app.extensions.get("tgwebhook")
-    if state is None:
-        raise click.UsageError(
-            "flask_tgwebhook is not set up on this app; call TelegramWebhook(app) or "
-            "tg.init_app(app) in the app that FLASK_APP (or --app) points to."
-        )
-    return state
+    try:
+        return get_state()
+    except RuntimeError as exc:
+        raise click.UsageError(str(exc)) from None
 
 
 @contextmanager

@@ -22,6 +22,7 @@ from .flood import DEFAULTS as FLOOD_DEFAULTS
 from .redact import install_log_redaction, redact
 from .state import EXTENSION_KEY, TelegramState, get_state
 from .stores import DedupeStore, MemoryStore
+from .update import Update
 from .views import make_webhook_blueprint
 
 __all__ = ["EXTENSION_KEY", "TelegramState", "TelegramWebhook"]
@@ -117,8 +118,6 @@ class TelegramWebhook(ExternalLinks, Router):
         For a unit test of a handler; everything else should go through
         :func:`~flask_tgwebhook.pipeline.feed_update`, as the webhook and polling do.
         """
-        from .update import Update
-
         return self.table.dispatch(Update(raw, self.state(app).bot_username))
 
 
@@ -136,7 +135,7 @@ def _trust_proxies(app: Flask, count: int) -> None:
 
 
 def _register_cli(app: Flask) -> None:
-    from .cli import tg_cli  # cli imports this module: import it when an app is set up
+    from .cli import tg_cli  # click commands load with an app, not with the package
 
     app.cli.add_command(tg_cli)
 

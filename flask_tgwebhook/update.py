@@ -103,14 +103,6 @@ class TelegramObject(Mapping[str, Any]):
         return f"TelegramObject({self.raw!r})"
 
 
-def detect_type(raw: Mapping[str, Any]) -> str | None:
-    """The update's type: its one field besides ``update_id`` (None when there is none)."""
-    for key in raw:
-        if key != "update_id":
-            return key
-    return None
-
-
 class Update:
     """One incoming update.
 

@@ -22,7 +22,7 @@ from .pipeline import Outcome, Result, run_update
 from .refusals import RefusalLog
 
 if TYPE_CHECKING:
-    from .extension import TelegramState
+    from .state import TelegramState
 
 logger = logging.getLogger("flask_tgwebhook")
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import importlib.util
+from pathlib import Path
 from typing import Any
 
 from flask import Flask
 
 from flask_tgwebhook import Router, TelegramWebhook, reply
 from flask_tgwebhook.pipeline import Outcome, feed_update
-from flask_tgwebhook.testing import make_update
+from flask_tgwebhook.testing import TelegramTestClient, make_update
 
 from .conftest import TOKEN
 
@@ -145,3 +147,28 @@ def test_hooks_are_setup_methods(tg: TelegramWebhook) -> None:
         assert "can no longer be changed" in str(exc)
     else:
         raise AssertionError("registering a hook after the first update must fail")
+
+
+def test_the_docs_hooks_example() -> None:
+    path = Path(__file__).parent.parent / "docs" / "examples" / "hooks.py"
+    spec = importlib.util.spec_from_file_location("hooks_example", path)
+    assert spec is not None and spec.loader is not None
+    hooks = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(hooks)
+    client = TelegramTestClient(hooks.create_app(TELEGRAM_BOT_TOKEN=TOKEN))
+    assert client.message("hi", chat_id=5).reply == {
+        "method": "sendMessage",
+        "chat_id": 5,
+        "text": "hi",
+    }
+    assert text_of(client.message("/ban 5", chat_id=5).reply) == "Admins only."
+    assert text_of(client.message("/ban 5", chat_id=1).reply) == "Banned."
+    assert text_of(client.message("hi again", chat_id=5).reply) == "You are banned."
+    # after_update sees short-circuited results too; the banned user's update opened no session.
+    assert hooks.stats == {"replies": 4, "closed": 3}
+
+
+def text_of(reply: Any) -> str:
+    assert isinstance(reply, dict)
+    text: str = reply["text"]
+    return text

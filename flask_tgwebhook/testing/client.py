@@ -15,6 +15,7 @@ from typing import Any
 from flask import Flask
 from werkzeug.test import TestResponse
 
+from ..state import get_state
 from ..views import SECRET_HEADER
 from .updates import make_update
 
@@ -50,9 +51,7 @@ class TelegramTestClient:
     """
 
     def __init__(self, app: Flask) -> None:
-        state = app.extensions.get("tgwebhook")
-        if state is None:
-            raise RuntimeError("TelegramTestClient needs an app with tg.init_app(app) done.")
+        state = get_state(app)
         self.app = app
         self.client = app.test_client()
         self.path = state.settings.webhook_path

@@ -134,10 +134,11 @@ def run_real(
     :param max_updates: stop after this many updates (``None``: until interrupted).
     """
     from ..polling import poll_updates
+    from ..state import get_state
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     app = create_app(config or {})
-    state = app.extensions["tgwebhook"]
+    state = get_state(app)
     bot = state.bot
     me = bot.get_me()
     print(f"Running as @{me['username']} with long polling; press Ctrl+C to stop.")

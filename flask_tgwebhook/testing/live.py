@@ -98,7 +98,9 @@ class LiveServer:
     @property
     def webhook_url(self) -> str:
         """Where the app's webhook route is served."""
-        path: str = self.app.extensions["tgwebhook"].settings.webhook_path
+        from ..state import get_state
+
+        path = get_state(self.app).settings.webhook_path
         return self.url + path
 
 
