@@ -145,6 +145,8 @@ class FloodControl:
         started = self._clock()
         try:
             self._wait(params.get("chat_id"))
+        except RuntimeError:
+            raise  # too many waiting: the caller must slow down, not send unpaced
         except Exception:
             if not self._store_warned:
                 self._store_warned = True

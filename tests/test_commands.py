@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+import textwrap
 from typing import Any
 
 import pytest
@@ -228,3 +230,22 @@ def test_set_commands_reports_a_bad_menu_in_one_line(telegram: FakeTelegram) -> 
     assert result.exit_code == 1
     assert "Error: /start has two descriptions" in result.output
     assert "Traceback" not in result.output
+
+
+def test_the_docs_declarations_run_as_written() -> None:
+    from .test_docs_examples import ROOT
+
+    text = (ROOT / "docs" / "commands.rst").read_text()
+    section = text.split("Declaring commands", 1)[1].split("Sending the menu", 1)[0]
+    blocks = re.findall(r"\.\. code-block:: python\n\n((?:    .*\n|\n)+)", section)
+    assert len(blocks) == 2
+    tg, router = TelegramWebhook(), Router("docs")
+    for block in blocks:
+        exec(textwrap.dedent(block), {"tg": tg, "router": router})  # noqa: S102
+    tg.include_router(router)
+    menus = collect_menus(tg)
+    assert [c["command"] for c in menus[(DEFAULT, "")]] == ["start", "stats", "help"]
+    assert menus[(DEFAULT, "de")] == [{"command": "stats", "description": "Statistik"}]
+    assert menus[(scope_key("all_group_chats"), "en")] == [
+        {"command": "report", "description": "Report a message"}
+    ]
