@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .errors import APIError, Forbidden, RetryAfter, TelegramError
+from .state import get_state
 
 if TYPE_CHECKING:
     from .client import Bot
@@ -97,13 +98,7 @@ def _defaults(
     bot: Bot | None, store: DedupeStore | None, pacer: FloodControl | None
 ) -> tuple[Bot, DedupeStore, FloodControl | None]:
     if bot is None or store is None:
-        from flask import current_app
-
-        state = current_app.extensions.get("tgwebhook")
-        if state is None:
-            raise RuntimeError(
-                "broadcast() outside an app with TelegramWebhook needs bot= and store=."
-            )
+        state = get_state()  # raises with the fix when there is no app or no extension
         bot = bot or state.bot
         store = store or state.store
         if pacer is None and bot.flood_control is None:

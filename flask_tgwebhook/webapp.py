@@ -31,6 +31,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from flask import Response, current_app, g, jsonify, request
 
+from .state import get_state
+
 __all__ = [
     "DEFAULT_MAX_AGE",
     "PRODUCTION_PUBLIC_KEY",
@@ -323,8 +325,7 @@ def _sent_init_data() -> str:
 
 
 def _bot_token() -> str:
-    state = current_app.extensions.get("tgwebhook")
-    token = getattr(getattr(state, "settings", None), "token", None)
+    token = get_state().settings.token
     if not token:
         raise RuntimeError(
             "init_data_required needs the bot token: set TELEGRAM_BOT_TOKEN and set up "
