@@ -61,8 +61,7 @@ def test_paced_even_when_flood_control_is_off(app: Flask, telegram: FakeTelegram
     with app.app_context():
         broadcast(range(1, 8), job="paced", text="x")
     times = arrivals(telegram)
-    assert times[-1] - times[0] >= 6 / 30 - 0.01  # 30 a second at most
-    assert min(gaps(times)) > 0.02
+    assert times[-1] - times[0] >= 6 / 30  # 30 a second at most (unpaced: a few ms)
 
 
 def test_a_429_is_waited_out_and_the_chat_tried_again(app: Flask, telegram: FakeTelegram) -> None:

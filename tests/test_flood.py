@@ -80,7 +80,6 @@ def test_overall_rate_is_shared_by_two_clients(telegram: FakeTelegram, bots: lis
     # 20 a second: 30 messages spread over at least 1.45 s, and never 21 in one second.
     assert times[-1] - times[0] >= 29 / 20
     assert most_in_window(times, 1.0) <= 20
-    assert min(gaps(times)) > 0.02  # one slot (50 ms) apart, give or take scheduling
 
 
 def test_one_chat_gets_one_message_per_interval(telegram: FakeTelegram, store: MemoryStore) -> None:
