@@ -10,20 +10,23 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import Flask
 
-from .client import Bot
 from .config import DEFAULTS, Settings, apply_defaults
 from .dispatch import HandlerTable, Router
 from .external.hooks import ExternalLinks
 from .flood import DEFAULTS as FLOOD_DEFAULTS
+from .lazycli import LazyGroup
 from .redact import install_log_redaction, redact
 from .state import EXTENSION_KEY, TelegramState, get_state
 from .stores import DedupeStore, MemoryStore
 from .update import Update
 from .views import make_webhook_blueprint
+
+if TYPE_CHECKING:
+    from .client import Bot  # requests is imported with the first Bot API call
 
 __all__ = ["EXTENSION_KEY", "TelegramState", "TelegramWebhook"]
 
@@ -135,9 +138,8 @@ def _trust_proxies(app: Flask, count: int) -> None:
 
 
 def _register_cli(app: Flask) -> None:
-    from .cli import tg_cli  # click commands load with an app, not with the package
-
-    app.cli.add_command(tg_cli)
+    # `flask tg` imports requests and cryptography: only when a command runs, not in workers.
+    app.cli.add_command(LazyGroup("tg", "flask_tgwebhook.cli:tg_cli"))
 
 
 def _warn_about(settings: Settings) -> None:

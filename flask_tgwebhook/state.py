@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 
 from flask import Flask, current_app
 
-from .client import Bot
 from .config import Settings
 from .flood import FLOOD_WAIT_MAX, FloodControl, FloodSettings
 from .stores import DedupeStore
@@ -24,6 +23,7 @@ from .stores.failopen import FailOpenStore
 from .tokens import NO_TOKEN
 
 if TYPE_CHECKING:
+    from .client import Bot  # requests is imported with the first Bot API call
     from .extension import TelegramWebhook
 
 __all__ = ["EXTENSION_KEY", "TelegramState", "get_state"]
@@ -90,6 +90,8 @@ class TelegramState:
         return self._bot
 
     def _make_bot(self) -> Bot:
+        from .client import Bot
+
         settings = self.settings
         if not settings.token:
             raise RuntimeError(NO_TOKEN)
