@@ -1,8 +1,7 @@
 """A bounded load generator for ``bench_http.py``: wrk when installed, else Python threads.
 
 Every request POSTs one of the sample updates with a fresh ``update_id`` (so deduplication
-never answers early) and the secret header. A run stops after ``duration`` seconds, or after
-about ``limit`` requests when one is given, whichever comes first.
+never answers early) and the secret header. A run lasts ``duration`` seconds.
 """
 
 from __future__ import annotations
@@ -17,6 +16,7 @@ import shutil
 import subprocess
 import threading
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,7 +29,7 @@ local path = %(path)s
 local headers = %(headers)s
 local bodies = {%(bodies)s}
 local count = #bodies
-local sent, first, limit = 0, 0, 0
+local sent, first = 0, 0
 local threads = 0
 
 function setup(thread)
@@ -40,23 +40,12 @@ end
 function init(args)
   -- ids: the run's own block (args[1]), then this thread's slice of it
   first = tonumber(args[1]) + tid * %(slice)d
-  limit = tonumber(args[2])
 end
 
 function request()
   sent = sent + 1
   local body = '{"update_id": ' .. string.format("%%.0f", first + sent) .. bodies[sent %% count + 1]
   return wrk.format("POST", path, headers, body)
-end
-%(bounded)s
-"""
-
-# Only when a run is bounded by a count: a response() function makes wrk parse every answer.
-_WRK_BOUND = """
-function response(status, headers, body)
-  if limit > 0 and sent >= limit then
-    wrk.thread:stop()
-  end
 end
 """
 
@@ -96,16 +85,14 @@ class Load:
             tails.append(", " + json.dumps(update)[1:])
         return tails
 
-    def run(
-        self, url: str, duration: float, block: int, limit: int = 0, *, tool: str | None = None
-    ) -> LoadResult:
+    def run(self, url: str, duration: float, block: int, *, tool: str | None = None) -> LoadResult:
         """Load ``url`` (``http://host:port``) with ids from ``block`` * :data:`ID_SPACE`."""
         tool = tool or generator()
         if tool == "wrk":
-            return self._wrk(url, duration, block, limit)
-        return self._python(url, duration, block, limit)
+            return self._wrk(url, duration, block)
+        return self._python(url, duration, block)
 
-    def _wrk(self, url: str, duration: float, block: int, limit: int) -> LoadResult:
+    def _wrk(self, url: str, duration: float, block: int) -> LoadResult:
         text = _WRK_SCRIPT % {
             "path": _lua_string(self.path),
             "headers": "{"
@@ -113,13 +100,11 @@ class Load:
             + "}",
             "bodies": ", ".join(_lua_string(t) for t in self.tails()),
             "slice": ID_SPACE // 100,
-            "bounded": _WRK_BOUND if limit else "",
         }
         script = Path(_script_dir()) / f"load-{hashlib.sha256(text.encode()).hexdigest()[:12]}.lua"
         if not script.exists():
             script.write_text(text)
         threads = self.threads
-        per_thread = -(-limit // threads) if limit else 0
         command = [
             "wrk",
             "--threads", str(threads),
@@ -128,7 +113,7 @@ class Load:
             "--timeout", "10s",
             "--script", str(script),
             url,
-            "--", str(block * ID_SPACE), str(per_thread),
+            "--", str(block * ID_SPACE),
         ]  # fmt: skip
         started = time.monotonic()
         done = subprocess.run(
@@ -152,37 +137,40 @@ class Load:
             errors += int(socket_errors[1]) + int(socket_errors[3]) + int(socket_errors[4])
         return LoadResult(int(total[1]), seconds or elapsed, errors)
 
-    def _python(self, url: str, duration: float, block: int, limit: int) -> LoadResult:
+    def _python(self, url: str, duration: float, block: int) -> LoadResult:
         """Bounded threads in two processes (one would be held back by its GIL)."""
         processes = 2
-        per_process = -(-limit // processes) if limit else 0
         host, port = url.removeprefix("http://").split(":")
         jobs = [
-            (host, int(port), self, duration, block * ID_SPACE + p * ID_SPACE // 2, per_process)
+            (host, int(port), self, duration, block * ID_SPACE + p * ID_SPACE // 2)
             for p in range(processes)
         ]
-        started = time.monotonic()
-        with multiprocessing.get_context("spawn").Pool(processes) as pool:
-            results = pool.starmap(_python_process, jobs)
-        elapsed = time.monotonic() - started
+        # A pool that restarts crashed workers could loop; this one fails instead.
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(processes, mp_context=context) as pool:
+            results = list(
+                pool.map(_python_process, *zip(*jobs, strict=True), timeout=duration + 60)
+            )
+        # Each process times its own load: starting the processes is not part of it.
+        elapsed = max(r[2] for r in results)
         return LoadResult(sum(r[0] for r in results), elapsed, sum(r[1] for r in results))
 
 
 def _python_process(
-    host: str, port: int, load: Load, duration: float, first: int, limit: int
-) -> tuple[int, int]:
+    host: str, port: int, load: Load, duration: float, first: int
+) -> tuple[int, int, float]:
     connections = max(1, load.connections // 2)
-    per_connection = -(-limit // connections) if limit else 0
     tails = [t.encode() for t in load.tails()]
     counts: list[tuple[int, int]] = []
-    deadline = time.monotonic() + duration
+    started = time.monotonic()
+    deadline = started + duration
     lock = threading.Lock()
 
     def connection(index: int) -> None:
         conn = http.client.HTTPConnection(host, port, timeout=10)
         sent = errors = 0
         base = first + index * (ID_SPACE // 200)
-        while time.monotonic() < deadline and not (per_connection and sent >= per_connection):
+        while time.monotonic() < deadline:
             sent += 1
             body = b'{"update_id": ' + str(base + sent).encode() + tails[sent % len(tails)]
             try:
@@ -202,7 +190,8 @@ def _python_process(
         worker.start()
     for worker in workers:
         worker.join(duration + 30)
-    return sum(c[0] for c in counts), sum(c[1] for c in counts)
+    elapsed = time.monotonic() - started
+    return sum(c[0] for c in counts), sum(c[1] for c in counts), elapsed
 
 
 _SCRIPT_DIR: list[str] = []
