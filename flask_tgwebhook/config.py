@@ -54,6 +54,7 @@ DEFAULTS: dict[str, Any] = {
     "TELEGRAM_ALLOWED_NETWORKS": None,
     "TELEGRAM_DEDUPE_URL": None,
     "TELEGRAM_MAX_RETRIES": 5,
+    "TELEGRAM_FAST_PATH": False,
 }
 
 #: The webhook route when neither TELEGRAM_WEBHOOK_PATH nor TELEGRAM_WEBHOOK_URL says one.
@@ -192,6 +193,8 @@ class Settings:
     #: Why the webhook can't serve (no token and no secret, a malformed token), or ``None``.
     #: The app still starts; the webhook answers 503 and logs this once at ERROR.
     problem: str | None = None
+    #: Answer the webhook at the WSGI layer, before Flask's routing (:mod:`.fastpath`).
+    fast_path: bool = False
 
     @property
     def bot_id(self) -> int | None:
@@ -254,6 +257,7 @@ class Settings:
             max_retries=whole_number(config, "TELEGRAM_MAX_RETRIES", minimum=0),
             token_source=source,
             problem=problem,
+            fast_path=flag(config, "TELEGRAM_FAST_PATH"),
         )
 
 

@@ -17,6 +17,7 @@ from flask import Flask
 from .config import DEFAULTS, Settings, apply_defaults
 from .dispatch import HandlerTable, Router
 from .external.hooks import ExternalLinks
+from .fastpath import install_fast_path
 from .flood import DEFAULTS as FLOOD_DEFAULTS
 from .lazycli import LazyGroup
 from .redact import install_log_redaction, redact
@@ -79,6 +80,8 @@ class TelegramWebhook(ExternalLinks, Router):
         # link tokens out of Flask's "Exception on <path>" line on the app's logger.
         install_log_redaction(app.name)
         self.external_hooks.init_app(app, settings)  # signed links for other services
+        if settings.fast_path:  # inside ProxyFix, which must fix the address before us
+            install_fast_path(app, f"{self.blueprint_name}.webhook")
         if settings.trusted_proxies:
             _trust_proxies(app, settings.trusted_proxies)
         _register_cli(app)

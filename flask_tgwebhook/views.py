@@ -42,11 +42,7 @@ def make_webhook_blueprint(state: TelegramState, name: str = "tgwebhook") -> Blu
     """
     blueprint = Blueprint(name, __name__)
     view = WebhookView(state)
-    path = state.settings.webhook_path
-    spellings = [path]
-    if path != "/":
-        spellings.append(path[:-1] if path.endswith("/") else path + "/")
-    for rule in spellings:
+    for rule in webhook_paths(state.settings.webhook_path):
         blueprint.add_url_rule(
             rule,
             endpoint="webhook",
@@ -56,6 +52,14 @@ def make_webhook_blueprint(state: TelegramState, name: str = "tgwebhook") -> Blu
             strict_slashes=False,
         )
     return blueprint
+
+
+def webhook_paths(path: str) -> list[str]:
+    """The spellings of the webhook route: ``path``, and with the trailing slash toggled."""
+    spellings = [path]
+    if path != "/":
+        spellings.append(path[:-1] if path.endswith("/") else path + "/")
+    return spellings
 
 
 def plain(status: int, text: str, headers: dict[str, str] | None = None) -> Response:
@@ -102,29 +106,43 @@ class WebhookView:
         self.__name__ = "webhook"
 
     def __call__(self) -> Response:
-        environ = request.environ
+        return self.respond(request.environ)
+
+    def respond(self, environ: dict[str, Any]) -> Response:
+        """The answer to one webhook POST, from its WSGI environ alone (the fast path,
+        :mod:`flask_tgwebhook.fastpath`, calls this without a request context)."""
         if self.problem is not None:
             return self.unavailable()
         if self.allowlist is not None and not self.allowlist.allows(environ.get("REMOTE_ADDR")):
             return self.reject(
-                403, "network", "Forbidden: this address is not in TELEGRAM_ALLOWED_NETWORKS."
+                environ,
+                403,
+                "network",
+                "Forbidden: this address is not in TELEGRAM_ALLOWED_NETWORKS.",
             )
         if self.secret is not None and not self.secret_matches(environ):
-            return self.reject(403, "secret", "Forbidden: missing or wrong secret token.")
+            return self.reject(environ, 403, "secret", "Forbidden: missing or wrong secret token.")
         content_type = environ.get("CONTENT_TYPE")
         if content_type != JSON_TYPE and not _is_json(content_type):
             return self.reject(
-                415, "content-type", "Unsupported Media Type: send the update as application/json."
+                environ,
+                415,
+                "content-type",
+                "Unsupported Media Type: send the update as application/json.",
             )
         try:
             body = self.read_body(environ)
         except UnreadableBody as exc:
-            return self.reject(400, "body", f"Bad Request: {exc}")
+            return self.reject(environ, 400, "body", f"Bad Request: {exc}")
         if body is None:
-            return self.reject(413, "size", "Payload Too Large: the update is over the size limit.")
+            return self.reject(
+                environ, 413, "size", "Payload Too Large: the update is over the size limit."
+            )
         raw = self.parse(body)
         if raw is None:
-            return self.reject(400, "body", "Bad Request: the body must be a JSON update object.")
+            return self.reject(
+                environ, 400, "body", "Bad Request: the body must be a JSON update object."
+            )
         return self.handle(raw)
 
     def secret_matches(self, environ: dict[str, Any]) -> bool:
@@ -163,9 +181,9 @@ class WebhookView:
             logger.error("The Telegram webhook answers 503 until this is fixed: %s", self.problem)
         return plain(503, "Service Unavailable: the bot is not configured; see the server log.")
 
-    def reject(self, status: int, kind: str, reason: str) -> Response:
+    def reject(self, environ: dict[str, Any], status: int, kind: str, reason: str) -> Response:
         self.state.stats["rejected"] += 1
-        self.refusals.refused(kind, status, reason, request.remote_addr)
+        self.refusals.refused(kind, status, reason, environ.get("REMOTE_ADDR"))
         if signals.request_rejected.receivers:
             signals.request_rejected.send(self.state.app, status=status, reason=reason)
         return plain(status, reason)

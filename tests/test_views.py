@@ -28,6 +28,17 @@ from .servers import Gunicorn
 APPS = Path(__file__).parent / "apps"
 
 
+@pytest.fixture(autouse=True, params=["routed", "fast path"])
+def webhook_layer(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test here runs twice: through Flask's routing, and with TELEGRAM_FAST_PATH (set
+    in the environment, so the apps tests build themselves and real servers get it too)."""
+    if request.param == "fast path":
+        monkeypatch.setenv("TELEGRAM_FAST_PATH", "true")
+    else:
+        monkeypatch.delenv("TELEGRAM_FAST_PATH", raising=False)
+    return str(request.param)
+
+
 @pytest.fixture
 def seen(tg: TelegramWebhook) -> list[Update]:
     """Every update the catch-all message handler saw."""
