@@ -133,8 +133,10 @@ def flag(config: Mapping[str, Any], key: str) -> bool:
     return bool(value)
 
 
-#: Schemes of the Redis URLs ``TELEGRAM_DEDUPE_URL`` accepts (redis-py's).
+#: Schemes of the Redis URLs ``TELEGRAM_STORE_URL`` accepts (redis-py's).
 DEDUPE_URL_SCHEMES = ("redis", "rediss", "unix")
+#: Every scheme ``TELEGRAM_STORE_URL`` (and its alias ``TELEGRAM_DEDUPE_URL``) accepts.
+STORE_URL_SCHEMES = ("sqlite", "memory", *DEDUPE_URL_SCHEMES)
 
 #: Platforms that publish the app's public host name in the environment, in the order checked.
 PLATFORM_HOST_VARIABLES = (
@@ -184,7 +186,8 @@ class Settings:
     trusted_proxies: int
     #: Networks the webhook accepts requests from; ``None``: any address.
     allowed_networks: tuple[IPNetwork, ...] | None = None
-    #: The shared dedupe store's URL (it may hold a password, so it stays out of ``repr``).
+    #: The store's URL, ``TELEGRAM_STORE_URL`` or its alias ``TELEGRAM_DEDUPE_URL``; ``None``:
+    #: the default (it may hold a password, so it stays out of ``repr``).
     dedupe_url: str | None = field(default=None, repr=False)
     #: With ``on_error == "retry"``: redeliveries asked for per update before it is dropped.
     max_retries: int = 5
@@ -195,6 +198,11 @@ class Settings:
     problem: str | None = None
     #: Answer the webhook at the WSGI layer, before Flask's routing (:mod:`.fastpath`).
     fast_path: bool = False
+
+    @property
+    def store_url(self) -> str | None:
+        """``TELEGRAM_STORE_URL`` (or ``TELEGRAM_DEDUPE_URL``); ``None``: the default store."""
+        return self.dedupe_url
 
     @property
     def bot_id(self) -> int | None:
@@ -253,7 +261,7 @@ class Settings:
             ),
             trusted_proxies=whole_number(config, "TELEGRAM_TRUSTED_PROXIES", minimum=0),
             allowed_networks=parse_networks(config.get("TELEGRAM_ALLOWED_NETWORKS")),
-            dedupe_url=_dedupe_url(config, env),
+            dedupe_url=_store_url(config, env),
             max_retries=whole_number(config, "TELEGRAM_MAX_RETRIES", minimum=0),
             token_source=source,
             problem=problem,
@@ -382,15 +390,31 @@ def _on_error(config: Mapping[str, Any]) -> str:
     return policy
 
 
-def _dedupe_url(config: Mapping[str, Any], env: Mapping[str, str]) -> str | None:
-    url = config.get("TELEGRAM_DEDUPE_URL") or env.get("TELEGRAM_DEDUPE_URL")
+def _store_url(config: Mapping[str, Any], env: Mapping[str, str]) -> str | None:
+    """``TELEGRAM_STORE_URL``, else its older name ``TELEGRAM_DEDUPE_URL``; checked.
+
+    The app's config before the environment, as for every key: ``TELEGRAM_STORE_URL`` is
+    not in :data:`DEFAULTS`, so a config that names a store under the old key is not
+    overruled by the new key in the environment.
+    """
+    url: Any = None
+    for key, source in [
+        ("TELEGRAM_STORE_URL", config),
+        ("TELEGRAM_DEDUPE_URL", config),
+        ("TELEGRAM_DEDUPE_URL", env),
+        ("TELEGRAM_STORE_URL", env),
+    ]:
+        url = source.get(key)
+        if url:
+            break
     if not url:
         return None
     scheme, found, _ = str(url).partition("://")
-    if not found or scheme.lower() not in DEDUPE_URL_SCHEMES:
+    if not found or scheme.lower() not in STORE_URL_SCHEMES:
         # The URL may carry a password: the message never repeats it.
         raise RuntimeError(
-            "TELEGRAM_DEDUPE_URL must be a Redis URL such as redis://localhost:6379/0 "
-            f"(schemes: {', '.join(DEDUPE_URL_SCHEMES)}); the value set is not one."
+            f"{key} must be a store URL: sqlite:///path/to/file.sqlite3 (one machine), "
+            "redis://localhost:6379/0 (several machines) or memory:// (one process); "
+            "the value set is none of these."
         )
     return str(url)

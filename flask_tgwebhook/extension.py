@@ -22,7 +22,7 @@ from .flood import DEFAULTS as FLOOD_DEFAULTS
 from .lazycli import LazyGroup
 from .redact import install_log_redaction, redact
 from .state import EXTENSION_KEY, TelegramState, get_state
-from .stores import DedupeStore, MemoryStore
+from .stores import DedupeStore, MemoryStore, open_store
 from .update import Update
 from .views import make_webhook_blueprint
 
@@ -40,9 +40,9 @@ class TelegramWebhook(ExternalLinks, Router):
     """Make a Flask app a Telegram bot.
 
     :param app: the app, or ``None`` to call :meth:`init_app` later (app factories).
-    :param store: a dedupe store, or a factory ``(app, settings) -> store``; defaults to a
-        :class:`~flask_tgwebhook.dedupe_redis.RedisStore` when ``TELEGRAM_DEDUPE_URL`` is set,
-        else one :class:`~flask_tgwebhook.dedupe.MemoryStore` per app.
+    :param store: a store, or a factory ``(app, settings) -> store``; defaults to the one
+        ``TELEGRAM_STORE_URL`` names (see :func:`~flask_tgwebhook.stores.open_store`): an
+        SQLite file in the instance folder when unset.
     :param blueprint_name: the name of the webhook Blueprint (endpoint ``<name>.webhook``).
     """
 
@@ -89,11 +89,7 @@ class TelegramWebhook(ExternalLinks, Router):
 
     def _make_store(self, app: Flask, settings: Settings) -> DedupeStore:
         if self._store is None:
-            if settings.dedupe_url:
-                from .stores.redis import RedisStore  # redis is an optional extra
-
-                return RedisStore.from_url(settings.dedupe_url)
-            return MemoryStore()
+            return open_store(settings.store_url, app)
         if isinstance(self._store, DedupeStore):
             return self._store
         return self._store(app, settings)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,11 @@ SECRET = derive_secret(TOKEN)
 DATA = Path(__file__).parent / "data"
 
 PostUpdate = Callable[..., TestResponse]
+
+# Apps in these tests that don't set TESTING would otherwise share the default SQLite file in
+# the instance folder of the current directory, across tests and runs (update ids repeat):
+# each keeps a memory store unless a test names a store (or clears this to get the default).
+os.environ["TELEGRAM_STORE_URL"] = "memory://"
 
 
 def load_update(name: str) -> dict[str, Any]:

@@ -129,7 +129,7 @@ def test_dedupe_url_from_config_or_environment_never_echoed() -> None:
     assert settings({"TELEGRAM_DEDUPE_URL": url}, TELEGRAM_BOT_TOKEN=TOKEN).dedupe_url == url
     assert "hunter2" not in repr(settings(TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_DEDUPE_URL=url))
     for bad in ["http://:hunter2@127.0.0.1/", "hunter2@127.0.0.1:6379"]:
-        with pytest.raises(RuntimeError, match="must be a Redis URL") as info:
+        with pytest.raises(RuntimeError, match="must be a store URL") as info:
             settings(TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_DEDUPE_URL=bad)
         assert "hunter2" not in str(info.value)
 

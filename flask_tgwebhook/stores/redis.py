@@ -1,8 +1,10 @@
-"""A dedupe store in Redis, shared by every worker and machine that serves the bot.
+"""A store in Redis, shared by every worker and machine that serves the bot.
 
-Set ``TELEGRAM_DEDUPE_URL = "redis://host:6379/0"``, or pass ``store=RedisStore(client)``.
+Set ``TELEGRAM_STORE_URL = "redis://host:6379/0"``, or pass ``store=RedisStore(client)``.
 "Add if absent" is one atomic ``SET key value NX EX ttl``, so of two copies of an update
-that reach two machines at once exactly one runs. Needs the ``redis`` extra
+that reach two machines at once exactly one runs. The journal and albums are Lua scripts
+(see :mod:`~flask_tgwebhook.stores.redis_scripts`), each atomic, on the server's clock so
+machines whose clocks disagree still agree on leases. Needs the ``redis`` extra
 (``pip install flask_tgwebhook[redis]``), imported only when a Redis store is made.
 """
 
@@ -11,7 +13,8 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
-from .base import DedupeStore
+from . import redis_scripts as scripts
+from .base import JOURNAL_SCAN, Accepted, AlbumClaim, Store
 
 if TYPE_CHECKING:
     import redis
@@ -32,14 +35,14 @@ def _import_redis() -> Any:
         import redis
     except ImportError:
         raise RuntimeError(
-            "The Redis dedupe store needs the redis package: pip install "
-            "flask_tgwebhook[redis] (or remove TELEGRAM_DEDUPE_URL to keep updates in memory)."
+            "The Redis store needs the redis package: pip install flask_tgwebhook[redis] "
+            "(or set TELEGRAM_STORE_URL to sqlite:///... or memory://)."
         ) from None
     return redis
 
 
-class RedisStore(DedupeStore):
-    """Dedupe marks in Redis.
+class RedisStore(Store):
+    """Marks, journal and album parts in Redis.
 
     :param client: a ``redis.Redis`` client (its connection pool is per process, so one made
         before gunicorn forks is still safe to use in each worker).
@@ -47,6 +50,8 @@ class RedisStore(DedupeStore):
 
     def __init__(self, client: redis.Redis) -> None:
         self.client = client
+        # Registering makes no connection: each call sends EVALSHA, and the script once.
+        self._scripts = {name: client.register_script(src) for name, src in scripts.ALL.items()}
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> RedisStore:
@@ -87,6 +92,53 @@ class RedisStore(DedupeStore):
         count, _ = pipe.execute()
         return int(count)
 
+    # -- journal ------------------------------------------------------------------------
+
+    def _run(self, name: str, *args: str | int) -> Any:
+        return self._scripts[name](args=list(args))
+
+    def journal_accept(
+        self, journal: str, key: str, payload: str, *, chat: str | None = None, order: int = 0
+    ) -> bool:
+        return bool(self._run("accept", journal, key, payload, _chat(chat), order))
+
+    def journal_take(
+        self, journal: str, lease: float, *, chat: str | None = None
+    ) -> Accepted | None:
+        found = self._run("take", journal, _ms(lease), _chat(chat) if chat else "", JOURNAL_SCAN)
+        return _accepted(found) if found else None
+
+    def journal_renew(self, journal: str, entry: Accepted, lease: float) -> bool:
+        return bool(self._run("renew", journal, entry.key, entry.attempts, _ms(lease)))
+
+    def journal_done(self, journal: str, key: str) -> None:
+        self._run("done", journal, key)
+
+    def journal_expired(self, journal: str, limit: int = 100) -> list[Accepted]:
+        found = self._run("expired", journal, JOURNAL_SCAN, limit)
+        return [_accepted(entry) for entry in found]
+
+    # -- albums -------------------------------------------------------------------------
+
+    def album_add(self, album: str, order: int, part: str, ttl: float) -> bool:
+        return bool(self._run("album_add", album, order, part, _ms(ttl)))
+
+    def album_parts(self, album: str) -> list[str]:
+        return _in_order(self.client.hgetall(album + ":p"))
+
+    def album_claim(self, album: str, quiet: float) -> AlbumClaim:
+        found = self._run("album_claim", album, _ms(quiet))
+        status = int(found[0])
+        if status == scripts.ALBUM_WON:
+            flat = found[1:]
+            return AlbumClaim(_in_order(dict(zip(flat[::2], flat[1::2], strict=True))))
+        if status == scripts.ALBUM_EARLY:
+            return AlbumClaim(None, int(found[1]) / 1000)
+        return AlbumClaim(None)
+
+    def close(self) -> None:
+        self.client.close()
+
     def __repr__(self) -> str:
         # Not the URL: it may hold a password.
         return f"<RedisStore db={self.client.connection_pool.connection_kwargs.get('db', 0)}>"
@@ -97,3 +149,25 @@ def _expiry(ttl: float) -> tuple[int | None, int | None]:
     if float(ttl).is_integer() and ttl >= 1:
         return int(ttl), None
     return None, max(1, math.ceil(ttl * 1000))
+
+
+def _ms(seconds: float) -> int:
+    return max(1, math.ceil(seconds * 1000))
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _chat(chat: str | None) -> str:
+    """A chat for the scripts: ``=`` and the chat, or ``""`` for none (which any chat is not)."""
+    return "" if chat is None else "=" + chat
+
+
+def _accepted(found: list[Any]) -> Accepted:
+    key, payload, chat, order, attempts = (_text(v) for v in found)
+    return Accepted(key, payload, chat[1:] or None if chat else None, int(order), int(attempts))
+
+
+def _in_order(parts: dict[Any, Any]) -> list[str]:
+    return [_text(parts[o]) for o in sorted(parts, key=lambda o: int(_text(o)))]
