@@ -90,7 +90,7 @@ def test_forty_copies_of_a_slow_update_run_once(tmp_path: Path, preload: bool) -
 
 @pytest.mark.slow
 def test_memory_store_under_several_workers_warns_once(tmp_path: Path) -> None:
-    server = start(tmp_path, workers=3)
+    server = start(tmp_path, workers=3, store_url="memory://")
     try:
         for _ in range(6):
             assert post(server.port, make_update(text="hi")) == 200
@@ -103,7 +103,7 @@ def test_memory_store_under_several_workers_warns_once(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_memory_store_under_one_worker_says_nothing(tmp_path: Path) -> None:
-    server = start(tmp_path, workers=1)
+    server = start(tmp_path, workers=1, store_url="memory://")
     try:
         assert post(server.port, make_update(text="hi")) == 200
         assert MEMORY_WARNING not in server.log()
