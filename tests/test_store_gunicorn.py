@@ -89,23 +89,15 @@ def test_forty_copies_of_a_slow_update_run_once(tmp_path: Path, preload: bool) -
 
 
 @pytest.mark.slow
-def test_memory_store_under_several_workers_warns_once(tmp_path: Path) -> None:
-    server = start(tmp_path, workers=3, store_url="memory://")
+@pytest.mark.parametrize("workers", [1, 3])
+def test_memory_store_under_several_workers_warns_once(tmp_path: Path, workers: int) -> None:
+    server = start(tmp_path, workers=workers, store_url="memory://")
     try:
-        for _ in range(6):
+        for _ in range(2 * workers):
             assert post(server.port, make_update(text="hi")) == 200
-        wait_until(lambda: MEMORY_WARNING in server.log(), timeout=10, what="the warning")
-        assert server.log().count(MEMORY_WARNING) == 1
-        assert "gunicorn runs 3 workers" in server.log()
-    finally:
-        server.stop()
-
-
-@pytest.mark.slow
-def test_memory_store_under_one_worker_says_nothing(tmp_path: Path) -> None:
-    server = start(tmp_path, workers=1, store_url="memory://")
-    try:
-        assert post(server.port, make_update(text="hi")) == 200
-        assert MEMORY_WARNING not in server.log()
+        if workers > 1:
+            wait_until(lambda: MEMORY_WARNING in server.log(), timeout=10, what="the warning")
+            assert f"gunicorn runs {workers} workers" in server.log()
+        assert server.log().count(MEMORY_WARNING) == (workers > 1)
     finally:
         server.stop()
