@@ -2,12 +2,17 @@
 
     .venv/bin/python benchmarks/bench_webhook.py
 
-1. The webhook route against a bare Flask route that only calls ``request.get_json()``,
-   both called through the WSGI interface with the same kind of body (no network noise),
-   each request with a fresh ``update_id`` so deduplication cannot answer early.
+1. The webhook route, with the default store (an SQLite file in the instance folder, here a
+   temporary one), against a bare Flask route that only calls ``request.get_json()``, both
+   called through the WSGI interface with the same kind of body (no network noise), each
+   request with a fresh ``update_id`` so deduplication cannot answer early.
    Target: ours at least 0.95x the bare route's throughput.
 2. Parse + dispatch (``json.loads``, ``Update``, handler lookup, command filters, the
    handler call) against ``json.loads`` plus a dict lookup and call. Target: at most 1.5x.
+
+3. The store's cost per update (claim, then finish) in microseconds, for the memory, SQLite
+   and Redis stores (a redis-server on 127.0.0.1 started here, when one is installed). No
+   target: figures for choosing a store.
 
 The two sides of each ratio are timed back to back in each of several rounds; the ratio is
 the median of the rounds' ratios, so a slow spell of the machine (a VM's steal time) that hits
@@ -19,8 +24,13 @@ from __future__ import annotations
 import io
 import itertools
 import json
+import shutil
+import socket
 import statistics
+import subprocess
 import sys
+import tempfile
+import time
 import timeit
 from collections.abc import Callable
 from typing import Any
@@ -30,6 +40,7 @@ from flask import Flask, request
 from flask_tgwebhook import TelegramWebhook, Update
 from flask_tgwebhook.config import derive_secret
 from flask_tgwebhook.dispatch import HandlerTable
+from flask_tgwebhook.stores import Claim, MemoryStore, SqliteStore, Store
 from flask_tgwebhook.testing.updates import make_update
 
 TOKEN = "123456:TEST-fake-token-for-flask-tgwebhook"  # noqa: S105 (a fake token)
@@ -92,7 +103,7 @@ def bench_route() -> float:
         request.get_json()
         return ""
 
-    ours = Flask("ours")
+    ours = Flask("ours", instance_path=tempfile.mkdtemp(prefix="bench-instance-"))
     ours.config["TELEGRAM_BOT_TOKEN"] = TOKEN
     tg = TelegramWebhook(ours)
     tg.message(commands=["start"])(lambda u: None)
@@ -144,9 +155,70 @@ def bench_dispatch() -> float:
     return ratio
 
 
+def store_cost(store: Store, number: int = 5000) -> float:
+    """Microseconds per update for ``claim`` then ``finish`` (the median of ROUNDS)."""
+    keys = (f"tg:1:{i}" for i in itertools.count())
+
+    def one() -> None:
+        key = next(keys)
+        if store.claim(key, 60) is not Claim.NEW:
+            raise AssertionError("a fresh key was not new")
+        store.finish(key, 86400)
+
+    rounds = [timeit.timeit(one, number=number) / number for _ in range(ROUNDS)]
+    return 1e6 * statistics.median(rounds)
+
+
+def bench_stores() -> None:
+    with tempfile.TemporaryDirectory(prefix="bench-store-") as directory:
+        sqlite = SqliteStore(f"{directory}/store.sqlite3")
+        costs = {"memory": store_cost(MemoryStore()), "sqlite": store_cost(sqlite)}
+        sqlite.close()
+        redis_cost = bench_redis(directory)
+        if redis_cost is not None:
+            costs["redis"] = redis_cost
+    figures = ", ".join(f"{name} {cost:.1f} us" for name, cost in costs.items())
+    print(f"store, claim + finish per update: {figures}")
+    if redis_cost is None:
+        print("store: no redis-server installed, so no Redis figure")
+
+
+def bench_redis(directory: str) -> float | None:
+    """The Redis store's cost against a redis-server started (and stopped) here."""
+    if shutil.which("redis-server") is None:
+        return None
+    from flask_tgwebhook.stores.redis import RedisStore
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    command = ["redis-server", "--bind", "127.0.0.1", "--port", str(port), "--save", ""]
+    server = subprocess.Popen(
+        [*command, "--dir", directory], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
+    )
+    try:
+        store = RedisStore.from_url(f"redis://127.0.0.1:{port}/0")
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                store.client.ping()
+                break
+            except Exception:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        cost = store_cost(store, 1000)
+        store.close()
+        return cost
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
 if __name__ == "__main__":
     route_ratio = bench_route()
     dispatch_ratio = bench_dispatch()
+    bench_stores()
     met = route_ratio >= ROUTE_TARGET and dispatch_ratio <= DISPATCH_TARGET
     print("targets met" if met else "TARGETS MISSED")
     sys.exit(0 if met else 1)
