@@ -22,7 +22,7 @@ from .flood import DEFAULTS as FLOOD_DEFAULTS
 from .lazycli import LazyGroup
 from .redact import install_log_redaction, redact
 from .state import EXTENSION_KEY, TelegramState, get_state
-from .stores import DedupeStore, MemoryStore, open_store
+from .stores import DedupeStore, open_store
 from .update import Update
 from .views import make_webhook_blueprint
 
