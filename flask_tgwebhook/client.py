@@ -12,7 +12,6 @@ import logging
 import os
 import re
 import time
-from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -268,10 +267,23 @@ class Bot(BotMethods):
         files: dict[str, Any],
         timeout: tuple[float, float],
     ) -> Any:
+        # The body is built here, before any frame holds the URL: a parameter that is not
+        # JSON or a file that can't be read raises from a frame without the token.
+        with ExitStack() as stack:
+            if files:
+                body: dict[str, Any] = {
+                    "data": _form_fields(params, files),
+                    "files": _file_parts(files, stack),
+                }
+            else:
+                body = {
+                    "data": _json_body(method, params),
+                    "headers": {"Content-Type": "application/json"},
+                }
         started = time.perf_counter()
         failure: NetworkError | None = None
         try:
-            response = self._post(method, params, files, timeout)
+            response = self._post(method, body, timeout)
         except requests.exceptions.ReadTimeout as exc:
             failure = TimedOut(
                 f"{method} got no answer within {timeout[1]:g} s; it may still have been "
@@ -283,6 +295,12 @@ class Bot(BotMethods):
                 f"{method} could not reach the Bot API or lost the connection before an "
                 f"answer; check TELEGRAM_API_URL and the network. ({redact(str(exc))})"
             )
+        except Exception as exc:
+            # Anything else from inside requests or urllib3 (a session hook of yours, say)
+            # carries their frames, whose locals hold the URL: only its words come along.
+            failure = NetworkError(
+                f"{method} failed in the HTTP client ({type(exc).__name__}: {redact(str(exc))})."
+            )
         if failure is not None:
             # Raised outside the except block and outside _post's frame: requests' exception
             # (its message holds the URL) is not chained, and no frame in the traceback has
@@ -293,28 +311,11 @@ class Bot(BotMethods):
         return _result(method, response)
 
     def _post(
-        self,
-        method: str,
-        params: dict[str, Any],
-        files: dict[str, Any],
-        timeout: tuple[float, float],
+        self, method: str, body: dict[str, Any], timeout: tuple[float, float]
     ) -> requests.Response:
-        """The HTTP request itself: the only frame that holds the URL with the token."""
+        """The HTTP request itself: the only frame of ours that holds the URL with the token."""
         url = f"{self.api_url}/bot{self._token}/{method}"
-        with ExitStack() as stack:
-            if files:
-                return self._session.post(
-                    url,
-                    data=_form_fields(params, files),
-                    files=list(_file_parts(files, stack)),
-                    timeout=timeout,
-                )
-            return self._session.post(
-                url,
-                data=_json_body(method, params),
-                headers={"Content-Type": "application/json"},
-                timeout=timeout,
-            )
+        return self._session.post(url, timeout=timeout, **body)
 
 
 def _result(method: str, response: requests.Response) -> Any:
@@ -358,19 +359,25 @@ def _form_fields(params: dict[str, Any], files: dict[str, Any]) -> dict[str, str
     }
 
 
-def _file_parts(files: dict[str, Any], stack: ExitStack) -> Iterator[tuple[str, Any]]:
+def _file_parts(files: dict[str, Any], stack: ExitStack) -> list[tuple[str, Any]]:
+    """The multipart file parts, each read into memory now (requests would read it whole
+    anyway, but inside frames that hold the URL)."""
+    parts: list[tuple[str, Any]] = []
     for name, value in files.items():
         spec = value if isinstance(value, InputFile) else InputFile(value)
         data = spec.data
         filename = spec.filename or _default_filename(data, name)
         if isinstance(data, Path):
-            data = stack.enter_context(data.open("rb"))  # opened per attempt, closed after
-        elif isinstance(data, bytearray):
-            data = bytes(data)
-        if spec.content_type is None:
-            yield name, (filename, data)
+            content = stack.enter_context(data.open("rb")).read()
+        elif isinstance(data, bytes | bytearray):
+            content = bytes(data)
         else:
-            yield name, (filename, data, spec.content_type)
+            content = data.read()
+        if spec.content_type is None:
+            parts.append((name, (filename, content)))
+        else:
+            parts.append((name, (filename, content, spec.content_type)))
+    return parts
 
 
 def _default_filename(data: object, param: str) -> str:

@@ -6,6 +6,7 @@ Tests marked slow run a real server (werkzeug's, gunicorn) on 127.0.0.1.
 
 from __future__ import annotations
 
+import io
 import logging
 import socket
 import threading
@@ -389,3 +390,61 @@ def test_link_tokens_stay_out_of_flasks_error_log_and_handler_tracebacks(
     for path in (paid, quoting):
         token = path.rsplit("/", 1)[1]
         assert token[:24] not in text
+
+
+# --- 10: the token in traceback frame locals -------------------------------------------------
+
+
+def leaked_locals(exc: BaseException, secret: str = BOT_SECRET) -> list[str]:
+    """``function:local`` for every local, in every frame of ``exc``'s traceback and of the
+    exceptions chained to it, whose repr holds ``secret``: what an error tracker records."""
+    found, seen = [], set()
+    pending: list[BaseException | None] = [exc]
+    while pending:
+        error = pending.pop()
+        if error is None or id(error) in seen:
+            continue
+        seen.add(id(error))
+        pending += [error.__cause__, error.__context__]
+        tb = error.__traceback__
+        while tb is not None:
+            frame = tb.tb_frame
+            if frame.f_code.co_filename != __file__:  # this test's own frames hold TOKEN
+                for name, value in frame.f_locals.items():
+                    try:
+                        text = repr(value)
+                    except Exception:
+                        continue
+                    if secret in text:
+                        found.append(f"{frame.f_code.co_name}:{name}")
+            tb = tb.tb_next
+    return found
+
+
+class UnreadableFile(io.RawIOBase):
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        raise OSError("the disk went away")
+
+
+@pytest.mark.parametrize(
+    ("params", "error"),
+    [
+        ({"text": object()}, TypeError),  # a parameter that is not JSON
+        ({"document": UnreadableFile()}, OSError),  # a file whose read fails
+        ({"document": Path("/nonexistent/flask_tgwebhook.pdf")}, FileNotFoundError),
+    ],
+)
+def test_no_frame_of_a_client_error_holds_the_token(
+    stand_in: BotAPIStandIn, params: dict[str, Any], error: type[Exception]
+) -> None:
+    """Finding 10: the error was raised in the client frame whose ``url`` local held the
+    token, and error trackers (Sentry) record locals."""
+    stand_in.answer = MALFORMED
+    with Bot(TOKEN, api_url=stand_in.api_url) as bot, pytest.raises(error) as info:
+        bot.call("sendDocument", chat_id=1, **params)
+    assert leaked_locals(info.value) == []
+    assert BOT_SECRET not in str(info.value)
+    assert stand_in.requests == []  # nothing was sent
