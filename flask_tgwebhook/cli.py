@@ -60,8 +60,19 @@ tg_cli = AppGroup(
 
 
 class _EchoHandler(logging.Handler):
+    def __init__(self, token: str | None) -> None:
+        super().__init__()
+        self.token = token
+
     def emit(self, record: logging.LogRecord) -> None:
-        click.echo(redact(record.getMessage()), err=record.levelno >= logging.WARNING)
+        message = redact(record.getMessage(), token=self.token)
+        click.echo(message, err=record.levelno >= logging.WARNING)
+
+
+def _registered_url(info: dict[str, Any]) -> str:
+    """The webhook URL Telegram reports, fit to print: one that an older library registered
+    may hold the token (``https://host/<token>``)."""
+    return redact(str(info.get("url") or ""), token=_state().settings.token)
 
 
 def _state() -> TelegramState:
@@ -80,7 +91,7 @@ def _telegram(state: TelegramState) -> Iterator[tuple[Bot, logging.Logger]]:
     bot = patient_bot(settings, CLI_FLOOD_WAIT)
     # Not registered with logging: what ensure_webhook reports is this command's output.
     log = logging.Logger("flask_tgwebhook.cli")
-    log.addHandler(_EchoHandler())
+    log.addHandler(_EchoHandler(settings.token))
     try:
         yield bot, log
     except (Unauthorized, NotFound) as exc:
@@ -247,7 +258,9 @@ def delete_webhook_command(drop_pending_updates: bool) -> None:
     pending = info.get("pending_update_count", 0)
     fate = "dropped" if drop_pending_updates else "kept at Telegram"
     if info.get("url"):
-        click.echo(f"Removed the webhook {info['url']}; {pending} pending updates {fate}.")
+        click.echo(
+            f"Removed the webhook {_registered_url(info)}; {pending} pending updates {fate}."
+        )
     else:
         click.echo(f"No webhook was set; {pending} pending updates {fate}.")
 
@@ -262,7 +275,7 @@ def webhook_info_command(check: bool, within: int) -> None:
     now = time.time()
     allowed = info.get("allowed_updates")
     rows = [
-        ("URL", info.get("url") or "none (updates wait for getUpdates)"),
+        ("URL", _registered_url(info) or "none (updates wait for getUpdates)"),
         ("Custom certificate", "yes" if info.get("has_custom_certificate") else "no"),
         ("Pending updates", str(info.get("pending_update_count", 0))),
         ("Max connections", str(info.get("max_connections", "-"))),
@@ -370,13 +383,15 @@ def poll_command(yes: bool, timeout: int, limit: int, max_updates: int | None, o
         if info.get("url"):
             if not yes:
                 click.confirm(
-                    f"The webhook {info['url']} is set, and Telegram answers getUpdates only "
-                    "without one. Remove it?",
+                    f"The webhook {_registered_url(info)} is set, and Telegram answers "
+                    "getUpdates only without one. Remove it?",
                     abort=True,
                     err=True,
                 )
             bot.call("deleteWebhook")
-            click.echo(f"Removed the webhook {info['url']}; `flask tg set-webhook` puts it back.")
+            click.echo(
+                f"Removed the webhook {_registered_url(info)}; `flask tg set-webhook` puts it back."
+            )
         click.echo("Polling for updates; press Ctrl+C to stop.")
         count = poll_updates(
             state.ext,

@@ -53,13 +53,19 @@ _prefixes: tuple[str, ...] = ()
 _installed = False
 
 
-def redact(text: str) -> str:
+def redact(text: str, *, token: str | None = None) -> str:
     """Return ``text`` with every bot token and signed-link token replaced.
 
     Bot tokens keep their bot id: the bare form (``123456:AAH...``) and the URL form
     (``/bot123456:AAH.../getMe``, also with a percent-encoded colon). A link token is the
     segment after a path given to :func:`add_link_path`. Other text comes back unchanged.
+
+    :param token: a bot token whose secret part is also replaced wherever it stands alone
+        (``https://host/hook/<secret>``), where no pattern could tell it from other text.
     """
+    secret = token.partition(":")[2] if token else ""
+    if secret and secret in text:
+        text = text.replace(secret, REDACTED)
     pattern = _link_pattern
     if pattern is not None:
         text = pattern.sub(r"\1/" + REDACTED, text)

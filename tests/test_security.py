@@ -22,6 +22,8 @@ from werkzeug.serving import make_server
 
 from flask_tgwebhook import Bot, ExternalCall, TelegramWebhook
 from flask_tgwebhook.external import LinkClaims, dump_token
+from flask_tgwebhook.testing import FakeTelegram
+from flask_tgwebhook.webhook_url import WebhookURLError, validate_webhook_url
 
 from .conftest import SECRET, TOKEN
 from .servers import HOST, Gunicorn
@@ -414,7 +416,7 @@ def leaked_locals(exc: BaseException, secret: str = BOT_SECRET) -> list[str]:
                     try:
                         text = repr(value)
                     except Exception:
-                        continue
+                        text = ""  # an object that can't say what it is says nothing
                     if secret in text:
                         found.append(f"{frame.f_code.co_name}:{name}")
             tb = tb.tb_next
@@ -448,3 +450,54 @@ def test_no_frame_of_a_client_error_holds_the_token(
     assert leaked_locals(info.value) == []
     assert BOT_SECRET not in str(info.value)
     assert stand_in.requests == []  # nothing was sent
+
+
+# --- 2: a token inside a registered webhook URL ----------------------------------------------
+
+#: What bots migrating from older libraries often have registered.
+URL_WITH_TOKEN = f"https://bot.example.com/{TOKEN}"
+
+
+@pytest.mark.parametrize(
+    ("command", "answer"),
+    [
+        (["webhook-info"], None),
+        (["delete-webhook"], None),
+        (["poll", "--once", "--timeout", "0"], "y\n"),
+    ],
+)
+def test_cli_never_prints_a_token_inside_the_registered_url(
+    telegram: FakeTelegram, command: list[str], answer: str | None
+) -> None:
+    """Finding 2: ``flask tg webhook-info`` and ``delete-webhook`` printed it as it was."""
+    with Bot(TOKEN, api_url=telegram.api_url) as bot:
+        bot.call("setWebhook", url=URL_WITH_TOKEN)
+    app = Flask("cli_security")
+    app.config.update(TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_API_URL=telegram.api_url)
+    TelegramWebhook(app)
+    result = app.test_cli_runner().invoke(args=["tg", *command], input=answer)
+    assert result.exit_code == 0, result.output
+    assert "https://bot.example.com/123456:<redacted>" in result.output
+    assert BOT_SECRET not in result.output
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"http://bot.example.com/{TOKEN}",  # refused for http before the token was looked for
+        f"https://bot.example.com:8080/{TOKEN}",
+        f"https://:443/{TOKEN}",
+        f"https://bot.example.com/hook/{BOT_SECRET}",  # the secret part alone
+    ],
+)
+def test_webhook_url_errors_never_quote_the_token(url: str) -> None:
+    """Finding 2: ``validate_webhook_url`` quoted an ``http://`` URL before it checked for
+    the token."""
+    with pytest.raises(WebhookURLError, match="contains the bot token") as info:
+        validate_webhook_url(url, token=TOKEN)
+    assert BOT_SECRET not in str(info.value)
+    if BOT_SECRET in url and TOKEN not in url:
+        return  # without the token, the secret part alone is not recognisable
+    with pytest.raises(WebhookURLError) as info:
+        validate_webhook_url(url)
+    assert BOT_SECRET not in str(info.value)
