@@ -26,7 +26,7 @@ from flask_tgwebhook.testing import FakeTelegram
 from flask_tgwebhook.webhook_url import WebhookURLError, validate_webhook_url
 
 from .conftest import SECRET, TOKEN
-from .servers import HOST, Gunicorn
+from .servers import HOST, Gunicorn, free_port
 
 APPS = Path(__file__).parent / "apps"
 KEY = "security-review-secret-key"
@@ -266,24 +266,28 @@ class BotAPIStandIn:
                 conn, _ = self.listener.accept()
             except TimeoutError:
                 continue
-            with conn:
-                conn.settimeout(5)
-                head = b""
-                while b"\r\n\r\n" not in head and len(head) < 65536:
-                    got = conn.recv(4096)
-                    if not got:
-                        break
-                    head += got
-                self.requests.append(head.split(b"\r\n", 1)[0])
-                if self.answer is None:
-                    self.stop.wait(10)  # the client's read timeout ends the wait first
-                    continue
-                conn.sendall(self.answer)
+            threading.Thread(target=self.answer_one, args=(conn,), daemon=True).start()
+
+    def answer_one(self, conn: socket.socket) -> None:
+        with conn:
+            conn.settimeout(5)
+            head = b""
+            while b"\r\n\r\n" not in head and len(head) < 65536:
+                got = conn.recv(4096)
+                if not got:
+                    break
+                head += got
+            self.requests.append(head.split(b"\r\n", 1)[0])
+            answer = self.answer
+            if answer is None:
+                self.stop.wait(10)  # the client's read timeout ends the wait first
+            else:
+                conn.sendall(answer)
 
     def close(self) -> None:
         self.stop.set()
         self.thread.join(timeout=5)
-        self.listener.close()
+        self.listener.close()  # connection threads end with the stop event
 
 
 def http_answer(status: str, body: bytes, *extra_headers: str) -> bytes:
@@ -501,3 +505,56 @@ def test_webhook_url_errors_never_quote_the_token(url: str) -> None:
     with pytest.raises(WebhookURLError) as info:
         validate_webhook_url(url)
     assert BOT_SECRET not in str(info.value)
+
+
+# --- 1, 2, 10: every logger at DEBUG while the Bot API misbehaves ---------------------------
+
+JSON = "Content-Type: application/json"
+ANSWERS: dict[str, bytes | None] = {
+    "malformed header": MALFORMED,
+    "401": http_answer(
+        "401 Unauthorized", b'{"ok":false,"error_code":401,"description":"Unauthorized"}', JSON
+    ),
+    "429": http_answer(
+        "429 Too Many Requests",
+        b'{"ok":false,"error_code":429,"description":"Too Many Requests: retry after 120",'
+        b'"parameters":{"retry_after":120}}',
+        JSON,
+    ),
+    "502 html": http_answer(
+        "502 Bad Gateway",
+        b"<html><body><h1>502 Bad Gateway</h1></body></html>",
+        "Content-Type: text/html",
+    ),
+    "timeout": None,
+    "refused": b"",  # nobody listens: see api_url below
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", list(ANSWERS))
+def test_no_token_anywhere_at_debug_whatever_the_bot_api_does(
+    stand_in: BotAPIStandIn, root_records: list[logging.LogRecord], case: str
+) -> None:
+    """Every record of every logger at DEBUG (seen by a root handler, not per-logger
+    filters), every exception message and frame local, and the CLI's output, while the
+    client meets each kind of trouble."""
+    stand_in.answer = ANSWERS[case]
+    api_url = f"http://{HOST}:{free_port()}" if case == "refused" else stand_in.api_url
+    with Bot(TOKEN, api_url=api_url, timeout=(1.0, 0.5)) as bot:
+        try:
+            bot.call("getMe")
+        except Exception as exc:
+            assert BOT_SECRET not in str(exc) and BOT_SECRET not in repr(exc)
+            assert leaked_locals(exc) == []
+        else:
+            assert case == "malformed header"
+    app = Flask("debug_everything")
+    app.config.update(TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_API_URL=api_url, TELEGRAM_READ_TIMEOUT=0.5)
+    TelegramWebhook(app)
+    result = app.test_cli_runner().invoke(args=["tg", "me"])
+    assert (result.exit_code == 0) is (case == "malformed header"), result.output
+    assert BOT_SECRET not in result.output and BOT_SECRET not in repr(result.exception)
+    text = rendered(root_records)
+    assert "urllib3" in text  # urllib3 did log at DEBUG...
+    assert BOT_SECRET not in text  # ...and nothing anywhere holds the token
