@@ -307,7 +307,11 @@ def check_certificate(
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=dt.UTC)
     problems: list[str] = []
-    renew = "make a new one with `flask tg gen-cert --force` and run `flask tg set-webhook` again."
+    # Uploading the new one matters: set-webhook without --certificate keeps the old one.
+    renew = (
+        "make a new one with `flask tg gen-cert --force` and upload it with "
+        f"`flask tg set-webhook --certificate {cert_path}`."
+    )
     if info.not_after <= moment:
         problems.append(f"The certificate expired on {_day(info.not_after)}; {renew}")
     elif info.not_after - moment < dt.timedelta(days=warn_days):

@@ -1,0 +1,111 @@
+"""Start-up warnings in plain words, for what would otherwise fail silently later.
+
+Each function looks at the app or at Telegram's getWebhookInfo and returns the sentence to
+log (with its fix), or ``None`` when all is well. :func:`flask_tgwebhook.startup.setup_webhook`
+(the start-up hook) and ``flask tg set-webhook`` log them at WARNING.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from .token_source import token_source
+
+if TYPE_CHECKING:
+    from flask import Flask
+
+__all__ = [
+    "CertificateWouldBeDropped",
+    "check_certificate_kept",
+    "ip_without_certificate",
+    "links_without_secret_key",
+    "token_shadowed",
+    "webhook_taken",
+]
+
+
+class CertificateWouldBeDropped(RuntimeError):
+    """setWebhook without a certificate would remove the one uploaded to Telegram."""
+
+
+def check_certificate_kept(
+    info: Mapping[str, Any], certificate: object | None, *, drop_certificate: bool
+) -> None:
+    """Refuse a setWebhook that would silently remove Telegram's uploaded certificate.
+
+    Telegram forgets the uploaded self-signed certificate whenever setWebhook comes without
+    one, and every delivery then fails certificate verification.
+
+    :raises CertificateWouldBeDropped: Telegram has one, none is given and dropping it was
+        not asked for; the message says both ways out.
+    """
+    if info.get("has_custom_certificate") and certificate is None and not drop_certificate:
+        raise CertificateWouldBeDropped(
+            "Telegram has an uploaded self-signed certificate for this webhook, and setting "
+            "the webhook without one would remove it (every delivery would then fail). Pass "
+            "--certificate cert.pem (or set TELEGRAM_WEBHOOK_CERTIFICATE) to keep it, or "
+            "--no-certificate (TELEGRAM_WEBHOOK_CERTIFICATE=none) if the server now has a "
+            "CA-issued certificate."
+        )
+
+
+def ip_without_certificate(url: str, certificate: object | None) -> str | None:
+    """A webhook on a bare IP address needs an uploaded certificate: no CA issues one."""
+    host = urlsplit(url).hostname or ""
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return None
+    if certificate is not None:
+        return None
+    return (
+        f"The webhook URL {url} is an IP address and no certificate is uploaded: Telegram "
+        "will only deliver if the server's certificate is issued by a CA for that IP. For a "
+        "self-signed one, set TELEGRAM_WEBHOOK_CERTIFICATE (or pass --certificate) to its PEM "
+        "file (`flask tg gen-cert` makes one)."
+    )
+
+
+def webhook_taken(info: Mapping[str, Any], url: str | None) -> str | None:
+    """Another deployment (staging, an old server) had set the webhook elsewhere."""
+    current = info.get("url") or ""
+    if not current or not url or current == url:
+        return None
+    return (
+        f"Telegram's webhook pointed at {current}, not at this deployment's {url}: another "
+        "deployment sharing the token took it (a staging or review app?), and whichever sets "
+        "it last gets every update. Give that deployment its own bot token, or turn it off "
+        "with TELEGRAM_BOT_ENABLED=false."
+    )
+
+
+def links_without_secret_key(app: Flask) -> str | None:
+    """Signed links are registered, but there is no ``SECRET_KEY`` to sign them with."""
+    from .external.settings import EXTENSION_KEY
+
+    state = app.extensions.get(EXTENSION_KEY)
+    if state is None or not state.hooks.hooks or app.config.get("SECRET_KEY"):
+        return None
+    commands = ", ".join(sorted(state.hooks.hooks))
+    return (
+        f"Signed links are registered ({commands}) but SECRET_KEY is not set, so no link can "
+        "be made or checked. Set SECRET_KEY from the environment, the same value on every "
+        "worker and machine (a random key per process breaks links in the other workers)."
+    )
+
+
+def token_shadowed(
+    config: Mapping[str, Any], environ: Mapping[str, str] | None = None
+) -> str | None:
+    """``TELEGRAM_BOT_TOKEN`` in the config hides a different one in the environment."""
+    source = token_source(config, environ)
+    if not source.shadowed:
+        return None
+    return (
+        "TELEGRAM_BOT_TOKEN in the app's config differs from the environment's, and the "
+        "config's is used: exporting a new token does nothing. Remove it from the config "
+        "to use the environment's."
+    )
