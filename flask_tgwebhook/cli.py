@@ -28,6 +28,7 @@ from .errors import Conflict, NotFound, TelegramError, Unauthorized
 from .polling import poll_updates
 from .redact import redact
 from .startup import patient_bot, setup_webhook
+from .startup_warnings import CertificateWouldBeDropped
 from .state import get_state
 from .token_source import token_source
 from .tokens import NO_TOKEN
@@ -114,6 +115,15 @@ def _telegram(state: TelegramState) -> Iterator[tuple[Bot, logging.Logger]]:
         bot.close()
 
 
+@contextmanager
+def _refused(*errors: type[Exception]) -> Iterator[None]:
+    """These errors become the command's one-line error message."""
+    try:
+        yield
+    except errors as exc:
+        raise click.ClickException(str(exc)) from None
+
+
 _UNITS = (("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1))
 
 
@@ -148,6 +158,11 @@ def _host(url: str) -> str:
 @click.option("--max-connections", type=click.IntRange(1, 100), help="Parallel deliveries, 1-100.")
 @click.option("--ip-address", help="Deliver to this IP instead of the one DNS gives.")
 @click.option("--allowed-updates", help="Comma-separated types. Default: those with handlers.")
+@click.option(
+    "--no-certificate",
+    is_flag=True,
+    help="Remove the certificate uploaded before (the server now has a CA-issued one).",
+)
 def set_webhook_command(
     url: str | None,
     certificate: Path | None,
@@ -158,8 +173,13 @@ def set_webhook_command(
     max_connections: int | None,
     ip_address: str | None,
     allowed_updates: str | None,
+    no_certificate: bool,
 ) -> None:
-    """Tell Telegram where to deliver updates, then show what it reports."""
+    """Tell Telegram where to deliver updates, then show what it reports.
+
+    An uploaded certificate is kept: without --certificate, a webhook that has one is not
+    changed in a way that would remove it, unless --no-certificate says so.
+    """
     state = _state()
     url = url or public_webhook_url(current_app.config)
     if not url:
@@ -180,6 +200,8 @@ def set_webhook_command(
             ) from None
     if certificate and self_signed:
         raise click.UsageError("Pass --certificate or --self-signed, not both.")
+    if no_certificate and (certificate or self_signed):
+        raise click.UsageError("--no-certificate removes the certificate: pass it alone.")
     if self_signed:
         certificate = _write_pair(
             _host(url), out_dir / "cert.pem", out_dir / "key.pem", 365, 2048, force
@@ -187,7 +209,7 @@ def set_webhook_command(
     if certificate is not None:
         _check_upload(certificate, _host(url))
     wanted = state.ext.allowed_updates if allowed_updates is None else _split(allowed_updates)
-    with _telegram(state) as (_, log):
+    with _telegram(state) as (_, log), _refused(CertificateWouldBeDropped):
         report = setup_webhook(
             current_app,
             url=url,
@@ -197,6 +219,7 @@ def set_webhook_command(
             ip_address=ip_address,
             drop_pending_updates=drop_pending_updates,
             force=True,
+            drop_certificate=no_certificate,
             logger=log,
         )
     # What Telegram read back: it drops the types it does not know.

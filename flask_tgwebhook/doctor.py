@@ -30,6 +30,7 @@ from .client import Bot
 from .delivery_errors import explain_delivery_error
 from .errors import NotFound, TelegramError, Unauthorized
 from .redact import redact
+from .startup_warnings import Advice, links_without_secret_key, token_shadowed, webhook_taken
 from .token_source import token_source
 from .webhook_probe import Probe, probe_webhook, served_certificate
 from .webhook_url import ALLOWED_PORTS, public_webhook_url
@@ -59,6 +60,10 @@ class Finding:
         if not self.problem:
             return f"ok       {self.check}: {self.message}"
         return f"PROBLEM  {self.check}: {self.message} Fix: {self.fix}"
+
+
+def _advice(check: str, advice: Advice) -> Finding:
+    return Finding(check, advice.problem, advice.fix)
 
 
 def _ok(check: str, message: str) -> Finding:
@@ -136,15 +141,9 @@ def _check_token(
         )
         return False
     source = token_source(config, env)
-    if source.shadowed:
-        findings.append(
-            Finding(
-                "token",
-                "TELEGRAM_BOT_TOKEN in the app's config differs from the environment's, and "
-                "the config's is used.",
-                "Remove TELEGRAM_BOT_TOKEN from the app's config so the environment's counts.",
-            )
-        )
+    shadowed = token_shadowed(config, env)
+    if shadowed:
+        findings.append(_advice("token", shadowed))
     try:
         with _bot(state, timeout) as bot:
             me: dict[str, Any] = bot.call("getMe")
@@ -390,16 +389,9 @@ def _check_telegram(
                 "Run `flask tg set-webhook` (or start gunicorn with the start-up hook).",
             )
         )
-    elif url and current != url:
-        found.append(
-            Finding(
-                "telegram",
-                f"Telegram delivers to {current}, not to this app's {url}: another deployment "
-                "(staging, an old server) took the webhook.",
-                "Turn the bot off there (TELEGRAM_BOT_ENABLED=false) and run "
-                "`flask tg set-webhook` here.",
-            )
-        )
+    taken = webhook_taken(info, url)
+    if taken:
+        found.append(_advice("telegram", taken))
     if current and certificate and not info.get("has_custom_certificate"):
         found.append(
             Finding(
@@ -444,18 +436,5 @@ def _check_store(state: TelegramState) -> Finding:
 
 
 def _check_signing_key(app: Flask) -> list[Finding]:
-    from .external.settings import EXTENSION_KEY as EXTERNAL_KEY
-
-    state = app.extensions.get(EXTERNAL_KEY)
-    if state is None or not state.hooks.hooks:
-        return []
-    if app.config.get("SECRET_KEY"):
-        return [_ok("links", "SECRET_KEY is set for the signed links.")]
-    return [
-        Finding(
-            "links",
-            "Signed links are registered but SECRET_KEY is not set, so none can be made or "
-            "checked.",
-            "Set SECRET_KEY, the same on every worker and machine, from the environment.",
-        )
-    ]
+    advice = links_without_secret_key(app)
+    return [_advice("links", advice)] if advice else []

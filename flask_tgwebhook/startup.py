@@ -14,6 +14,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from .client import Bot, InputFile
 from .config import DeploySettings, Settings, optional_flag
+from .startup_warnings import (
+    check_certificate_kept,
+    ip_without_certificate,
+    links_without_secret_key,
+    token_shadowed,
+    webhook_taken,
+)
 from .state import get_state
 from .tokens import NO_TOKEN
 from .webhook_report import WebhookReport, date_from_epoch, differences
@@ -80,6 +87,7 @@ def ensure_webhook(
     drop_pending_updates: bool = False,
     force: bool = False,
     check_url: bool = True,
+    drop_certificate: bool = False,
     logger: logging.Logger | None = None,
 ) -> WebhookReport:
     """Make Telegram's webhook what is wanted, calling setWebhook only if it is not already.
@@ -87,19 +95,28 @@ def ensure_webhook(
     Reads getWebhookInfo; when it differs (or ``force``), removes a webhook that points
     elsewhere, calls setWebhook, reads getWebhookInfo again and logs the URL, the pending
     updates and Telegram's last delivery error. ``certificate`` is a PEM file path or its bytes,
-    uploaded for a self-signed certificate.
+    uploaded for a self-signed certificate. A certificate Telegram already has is kept: without
+    ``certificate`` nothing that would remove it is sent, unless ``drop_certificate``.
 
     :raises WebhookURLError: the URL is one Telegram refuses (checked before any call).
+    :raises flask_tgwebhook.startup_warnings.CertificateWouldBeDropped: setWebhook is needed,
+        Telegram has an uploaded certificate, and neither it nor ``drop_certificate`` is given.
     :raises flask_tgwebhook.errors.TelegramError: the Bot API refused or could not be reached.
     """
     log = logger or _default_logger
     if check_url:
         validate_webhook_url(url)
     info: dict[str, Any] = bot.call("getWebhookInfo")
+    # setWebhook without a certificate removes the uploaded one: keep it unless told.
+    keep = bool(info.get("has_custom_certificate")) and certificate is None and not drop_certificate
+    if certificate is None and not keep:
+        advice = ip_without_certificate(url, certificate)
+        if advice:
+            log.warning("%s", advice)
     reasons = differences(
         info,
         url,
-        certificate=certificate is not None,
+        certificate=certificate is not None or keep,
         allowed_updates=allowed_updates,
         max_connections=max_connections,
         ip_address=ip_address,
@@ -109,8 +126,10 @@ def ensure_webhook(
         log.info("The webhook is already %s; nothing to change.", url)
         _log_status(log, info)
         return report
+    check_certificate_kept(info, certificate, drop_certificate=drop_certificate)
     previous = info.get("url") or None
     if previous and previous != url:
+        log.warning("%s", webhook_taken(info, url))
         bot.call("deleteWebhook", drop_pending_updates=drop_pending_updates)
         report.previous_url = previous
         log.info("Removed the previous webhook %s.", previous)
@@ -160,6 +179,7 @@ def setup_webhook(
     drop_pending_updates: bool | None = None,
     force: bool = False,
     check_url: bool = True,
+    drop_certificate: bool = False,
     environ: Mapping[str, str] | None = None,
     logger: logging.Logger | None = None,
 ) -> WebhookReport:
@@ -176,6 +196,8 @@ def setup_webhook(
     :param certificate: a PEM file path or its bytes, uploaded for a self-signed certificate.
     :param check_url: refuse URLs Telegram would refuse (http, other ports) before any call;
         off only for an emulator or a local Bot API server that accepts them.
+    :param drop_certificate: let setWebhook without ``certificate`` remove the one Telegram
+        has (otherwise it is kept; see :func:`ensure_webhook`).
     :raises RuntimeError: the configuration does not say enough; the message says the fix.
     :raises flask_tgwebhook.errors.TelegramError: the Bot API refused or could not be reached.
     """
@@ -202,6 +224,9 @@ def setup_webhook(
         if not deploy.enabled:
             return _disable(bot, url, log)
         log.info("Webhook URL: %s", url)
+        for advice in (token_shadowed(app.config, environ), links_without_secret_key(app)):
+            if advice:
+                log.warning("%s", advice)
         return ensure_webhook(
             bot,
             str(url),
@@ -217,6 +242,7 @@ def setup_webhook(
             ),
             force=force,
             check_url=check_url,
+            drop_certificate=drop_certificate,
             logger=log,
         )
     finally:

@@ -1,7 +1,8 @@
 """``flask tg doctor`` on broken setups, each with its diagnosis, and on a working one (exit 0).
 
-Everything is on loopback: the emulator is the Bot API, and the webhook is the app itself
-served over TLS by werkzeug in a thread, with the certificate each case needs.
+Everything is on loopback: the emulator (conftest's ``telegram``) is the Bot API, and the
+webhook is the app itself served over TLS by werkzeug in a thread, with the certificate each
+case needs.
 """
 
 from __future__ import annotations
@@ -42,14 +43,6 @@ PATH = "/telegram/webhook"
 def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for key in ("TELEGRAM_BOT_TOKEN", "TELEGRAM_WEBHOOK_URL", "TELEGRAM_WEBHOOK_CERTIFICATE"):
         monkeypatch.delenv(key, raising=False)
-
-
-@pytest.fixture
-def telegram() -> Iterator[FakeTelegram]:
-    with FakeTelegram(
-        token=TOKEN, set_webhook_interval=0, max_attempts=1, allow_loopback=True, allow_http=True
-    ) as telegram:
-        yield telegram
 
 
 def make_app(telegram: FakeTelegram, token: str = TOKEN, **config: Any) -> Flask:

@@ -2,13 +2,13 @@
 deployment's webhook, signed links without SECRET_KEY, a config token hiding the environment's.
 
 ``setup_webhook`` is what the gunicorn hook and ``flask tg set-webhook`` run; here it talks to
-the emulator on loopback (``check_url=False``: the emulator accepts its loopback URLs).
+the emulator on loopback (conftest's ``telegram``; ``check_url=False``: the emulator accepts
+its loopback URLs).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,17 +28,8 @@ URL = "https://127.0.0.1:8443/telegram/webhook"
 
 
 @pytest.fixture(autouse=True)
-def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for key in ("TELEGRAM_BOT_TOKEN", "TELEGRAM_WEBHOOK_URL", "TELEGRAM_WEBHOOK_CERTIFICATE"):
-        monkeypatch.delenv(key, raising=False)
-
-
-@pytest.fixture
-def telegram() -> Iterator[FakeTelegram]:
-    with FakeTelegram(
-        token=TOKEN, set_webhook_interval=0, allow_loopback=True, allow_http=True
-    ) as telegram:
-        yield telegram
+def _no_exported_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("TELEGRAM_BOT_TOKEN", raising=False)
 
 
 def make_app(telegram: FakeTelegram, **config: Any) -> Flask:
