@@ -28,7 +28,7 @@ from flask_tgwebhook.testing import (
     FakeTelegram,
     make_update,
 )
-from flask_tgwebhook.testing._emulator.delivery import RetryPolicy
+from flask_tgwebhook.testing._emulator.timing import Timing
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 FORM = "application/x-www-form-urlencoded"
@@ -324,6 +324,7 @@ def test_certificate_must_be_a_certificate_of_at_most_3_mb(strict: FakeTelegram)
     garbage = set_webhook(strict, url=url, files={"certificate": ("c.pem", b"not a cert")})
     assert garbage.json()["description"] == (
         "Bad Request: bad webhook: Failed to set custom certificate file"
+        "{error:05800088:x509 certificate routines::no certificate or crl found}"
     )
     huge = set_webhook(strict, url=url, files={"certificate": ("c.pem", b"x" * (3 << 20 | 1))})
     assert huge.json()["description"] == (
@@ -491,7 +492,7 @@ def tls_server(tmp_path: Path, host: str) -> tuple[ssl.SSLContext, bytes]:
 def fast() -> Iterator[FakeTelegram]:
     """An emulator that retries quickly and gives up after three attempts."""
     with FakeTelegram(
-        max_attempts=3, retry_delay=0.01, max_retry_delay=0.05, allow_loopback=True, allow_http=True
+        max_attempts=3, time_scale=0.01, allow_loopback=True, allow_http=True
     ) as telegram:
         yield telegram
 
@@ -525,8 +526,9 @@ def test_retries_after_a_500_and_records_the_error(fast: FakeTelegram) -> None:
         delivery = fast.deliver(make_update(), wait=True)
     assert delivery.ok
     assert [a.status for a in delivery.attempts] == [500, 200]
+    # WebhookActor::handle repeats the server's own reason phrase (werkzeug writes it upper-case).
     assert delivery.attempts[0].error == (
-        "Wrong response from the webhook: 500 Internal Server Error"
+        "Wrong response from the webhook: 500 INTERNAL SERVER ERROR"
     )
     assert len(hook.seen) == 2
     info = fast.webhook_info()
@@ -555,7 +557,7 @@ def test_redirect_is_a_wrong_response(fast: FakeTelegram) -> None:
     with hook_app(lambda _: ("", 302, {"Location": "/elsewhere"})) as hook:
         set_webhook(fast, url=hook.url)
         fast.deliver(make_update(), wait=True)
-    assert fast.webhook_info()["last_error_message"] == "Wrong response from the webhook: 302 Found"
+    assert fast.webhook_info()["last_error_message"] == "Wrong response from the webhook: 302 FOUND"
 
 
 def test_connection_refused_is_recorded(fast: FakeTelegram) -> None:
@@ -592,7 +594,11 @@ def read_request(connection: socket.socket) -> bytes:
     return data
 
 
-def test_webhook_closing_without_an_answer_is_recorded(fast: FakeTelegram) -> None:
+def test_webhook_closing_without_an_answer_is_retried_but_not_reported(
+    fast: FakeTelegram,
+) -> None:
+    """WebhookActor::handle: a hang-up fails the update ("Webhook connection closed") without
+    calling on_webhook_error, so getWebhookInfo shows no error for it."""
     with socket.create_server(("127.0.0.1", 0)) as listener:
         listener.settimeout(5)
 
@@ -608,7 +614,8 @@ def test_webhook_closing_without_an_answer_is_recorded(fast: FakeTelegram) -> No
         delivery = fast.deliver(make_update(), wait=True)
         thread.join(timeout=5)
     assert delivery.state == "dropped"
-    assert delivery.attempts[-1] == Attempt(None, "Webhook connection closed")
+    assert delivery.attempts == [Attempt(None, "Webhook connection closed")] * 3
+    assert "last_error_message" not in fast.webhook_info()
 
 
 def test_slow_webhook_is_a_read_timeout() -> None:
@@ -650,7 +657,7 @@ def test_wrong_secret_seen_as_delivery_error_by_the_extension(fast: FakeTelegram
     assert delivery.state == "dropped"
     assert ran == []
     info = fast.webhook_info()
-    assert info["last_error_message"] == "Wrong response from the webhook: 403 Forbidden"
+    assert info["last_error_message"] == "Wrong response from the webhook: 403 FORBIDDEN"
     assert info["pending_update_count"] == 0
 
 
@@ -798,11 +805,15 @@ def test_per_chat_order_kept_while_chats_run_in_parallel(fast: FakeTelegram) -> 
     ]
     with hook_app(answer) as hook:
         set_webhook(fast, url=hook.url)
+        # Telegram sends over one connection until a delivery succeeds
+        # (WebhookActor::create_new_connections), so chats go in parallel only after that.
+        assert fast.deliver(make_update(text="0-0", chat_id=0), wait=True).ok
         deliveries = fast.deliver_many(updates, wait=True, timeout=20)
     assert all(d.ok and len(d.attempts) == 1 for d in deliveries)
     assert max(overlap) == 1  # never two updates of one chat at once
     assert {chat: texts for chat, texts in arrived.items()} == {
-        chat: [f"{chat}-{n}" for n in range(5)] for chat in (1, 2, 3)
+        0: ["0-0"],
+        **{chat: [f"{chat}-{n}" for n in range(5)] for chat in (1, 2, 3)},
     }
 
 
@@ -836,11 +847,29 @@ def test_wait_idle_and_pending_count(fast: FakeTelegram) -> None:
     assert fast.webhook_info()["pending_update_count"] == 0
 
 
-def test_retry_policy_backs_off_and_honours_retry_after_within_its_cap() -> None:
-    policy = RetryPolicy(max_attempts=None, retry_delay=0.5, max_retry_delay=3.0)
-    assert [policy.delay(n, None) for n in (1, 2, 3, 4, 5)] == [0.0, 1.0, 2.0, 3.0, 3.0]
-    assert policy.delay(1, 2) == 2.0
-    assert policy.delay(1, 60) == 3.0
+def test_backoff_doubles_from_2_s_after_an_immediate_first_retry() -> None:
+    """WebhookActor::on_update_error: the first retry at once, then 2, 4, 8 ... seconds."""
+    timing = Timing(time_scale=0.5)
+    delay, waits = 1, []
+    for failures in range(5):
+        delay, wait = timing.backoff(delay, failures, 0)
+        waits.append(wait)
+    assert waits == [0.0, 1.0, 2.0, 4.0, 8.0]  # 0, 2, 4, 8, 16 Telegram seconds at half scale
+
+
+def test_backoff_tops_out_between_60_and_120_seconds() -> None:
+    """WebhookActor::on_update_error: min(random(60, 120), delay * 2)."""
+    timing = Timing()
+    for _ in range(20):
+        step, wait = timing.backoff(64, 7, 0)
+        assert 60 <= step <= 120 and 60.0 <= wait <= 120.0
+
+
+def test_retry_after_is_honoured_in_full_and_does_not_grow_the_backoff() -> None:
+    """WebhookActor::on_update_error: Retry-After (clamped to 3600) is the wait; delay_ stays."""
+    timing = Timing(time_scale=0.01)
+    assert timing.backoff(4, 3, 90) == (4, 0.9)
+    assert timing.backoff(4, 3, 99_999) == (4, 36.0)
 
 
 def test_webhook_info_shows_the_address_delivered_to(fast: FakeTelegram) -> None:

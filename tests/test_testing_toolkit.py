@@ -58,7 +58,7 @@ def test_wrong_secret_shows_as_a_delivery_error(fake_telegram: FakeTelegram) -> 
         delivery = fake_telegram.deliver(make_update(text="x"), wait=True, timeout=15)
     assert not delivery.ok
     assert fake_telegram.webhook_info()["last_error_message"] == (
-        "Wrong response from the webhook: 403 Forbidden"
+        "Wrong response from the webhook: 403 FORBIDDEN"
     )
     assert fake_telegram.calls_to("sendMessage") == []
 

@@ -21,7 +21,7 @@ from typing import Any
 
 from flask import Flask
 
-from .fake_telegram import FakeTelegram
+from .fake_telegram import TEST_OPTIONS, FakeTelegram
 from .live import LiveServer, connect_webhook, telegram_config
 from .updates import make_update
 
@@ -83,7 +83,7 @@ def run_offline(create_app: AppFactory, conversation: Sequence[Step], out: Any =
     """Play ``conversation`` through the app against the emulator; 0 when all went through."""
     out = out or sys.stdout
     failures = 0
-    with FakeTelegram(allow_loopback=True, allow_http=True) as telegram:
+    with FakeTelegram(**TEST_OPTIONS) as telegram:
         app = create_app(telegram_config(telegram))
         with LiveServer(app, https=True) as server:
             connect_webhook(app, server)

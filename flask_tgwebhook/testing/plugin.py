@@ -21,7 +21,7 @@ import pytest
 from flask import Flask
 
 from .client import TelegramTestClient
-from .fake_telegram import FakeTelegram
+from .fake_telegram import TEST_OPTIONS, FakeTelegram
 from .live import LiveServer, connect_webhook
 from .live import telegram_config as _telegram_config
 from .updates import make_update as _make_update
@@ -29,8 +29,8 @@ from .updates import make_update as _make_update
 
 @pytest.fixture
 def fake_telegram() -> Iterator[FakeTelegram]:
-    """A running emulator; stopped after the test."""
-    with FakeTelegram(allow_loopback=True, allow_http=True) as telegram:
+    """A running emulator (:data:`~flask_tgwebhook.testing.fake_telegram.TEST_OPTIONS`)."""
+    with FakeTelegram(**TEST_OPTIONS) as telegram:
         yield telegram
 
 

@@ -9,6 +9,7 @@ import contextlib
 import io
 import json
 import logging
+import re
 import socket
 import time
 from dataclasses import dataclass, field
@@ -31,6 +32,8 @@ class Call:
     :param source: ``"http"`` for a request to the API, ``"webhook_reply"`` for a method a
         webhook answered with in its response body.
     :param received_at: when it arrived (``time.time()``), to measure a client's pace.
+    :param bot_id: the bot it was made as (the number before the token's colon); not
+        compared, so ``Call("getMe", {})`` equals a recorded call of any bot.
     """
 
     method: str
@@ -38,6 +41,7 @@ class Call:
     files: dict[str, bytes] = field(default_factory=dict)
     source: str = "http"
     received_at: float = field(default_factory=time.time, compare=False)
+    bot_id: int | None = field(default=None, compare=False)
 
 
 def ok_response(result: Any, description: str | None = None) -> Response:
@@ -51,11 +55,18 @@ def ok_response(result: Any, description: str | None = None) -> Response:
 def error_response(
     error_code: int, description: str, parameters: dict[str, Any] | None = None
 ) -> Response:
-    """A Bot API error: HTTP status and ``error_code`` agree, as Telegram's do."""
+    """A Bot API error: HTTP status and ``error_code`` agree, as Telegram's do.
+
+    A ``retry_after`` also goes in a ``Retry-After`` header (HttpConnection::send_response).
+    """
     body: dict[str, Any] = {"ok": False, "error_code": error_code, "description": description}
     if parameters:
         body["parameters"] = parameters
-    return Response(json.dumps(body), status=error_code, mimetype="application/json")
+    response = Response(json.dumps(body), status=error_code, mimetype="application/json")
+    retry_after = (parameters or {}).get("retry_after")
+    if isinstance(retry_after, int) and not isinstance(retry_after, bool) and retry_after > 0:
+        response.headers["Retry-After"] = str(retry_after)
+    return response
 
 
 def retry_after_response(seconds: int) -> Response:
@@ -132,13 +143,12 @@ class QuietHandler(WSGIRequestHandler):
         logger.debug("emulator %s (request line not logged: it holds the token)", type)
 
 
-class QuietServer(ThreadedWSGIServer):
-    """A threaded werkzeug server that logs errors with the token taken out."""
+_TOKEN_IN_TEXT = re.compile(r"\d+:[A-Za-z0-9_-]+")
 
-    token = ""
+
+class QuietServer(ThreadedWSGIServer):
+    """A threaded werkzeug server that logs errors with any bot token taken out."""
 
     def log(self, type: str, message: str, *args: Any) -> None:
         text = message % args if args else message
-        if self.token:
-            text = text.replace(self.token, "<token>")
-        logger.error("emulator %s: %s", type, text)
+        logger.error("emulator %s: %s", type, _TOKEN_IN_TEXT.sub("<token>", text))

@@ -10,11 +10,12 @@ reserved address). A local Bot API server skips the last group; ``allow_http`` a
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
+import ssl
+import tempfile
 from dataclasses import dataclass
 from typing import Any
-
-from cryptography import x509
 
 from ...update import UPDATE_TYPES
 from .results import parse_json_param
@@ -26,6 +27,36 @@ MAX_CONNECTIONS_RANGE = (1, 100)
 MAX_CERTIFICATE_FILE_SIZE = 3 << 20
 #: Ports a non-local Bot API server delivers to.
 WEBHOOK_PORTS = (443, 80, 88, 8443)
+#: Client.h enum UpdateType: the order getWebhookInfo lists allowed_updates in (types the
+#: spec has and this list lacks follow in the spec's order).
+SERVER_UPDATE_ORDER: tuple[str, ...] = (
+    "message",
+    "edited_message",
+    "channel_post",
+    "edited_channel_post",
+    "inline_query",
+    "chosen_inline_result",
+    "callback_query",
+    "shipping_query",
+    "pre_checkout_query",
+    "poll",
+    "poll_answer",
+    "my_chat_member",
+    "chat_member",
+    "chat_join_request",
+    "chat_boost",
+    "removed_chat_boost",
+    "message_reaction",
+    "message_reaction_count",
+    "business_connection",
+    "business_message",
+    "edited_business_message",
+    "deleted_business_messages",
+    "purchased_paid_media",
+    "managed_bot",
+    "guest_message",
+)
+SERVER_UPDATE_ORDER += tuple(kind for kind in UPDATE_TYPES if kind not in SERVER_UPDATE_ORDER)
 #: What Telegram sends when allowed_updates was never given: all but these three.
 DEFAULT_ALLOWED_UPDATES = frozenset(UPDATE_TYPES) - {
     "chat_member",
@@ -34,7 +65,6 @@ DEFAULT_ALLOWED_UPDATES = frozenset(UPDATE_TYPES) - {
 }
 
 _BASE64URL = re.compile(r"[A-Za-z0-9_-]*")
-_HOST = re.compile(r"(?:[A-Za-z0-9._~%-]|[^\x00-\x7f])+")
 # td's IPAddress::is_reserved: the IPv4 blocks a webhook may not point to.
 _RESERVED_V4 = tuple(
     ipaddress.IPv4Network(block)
@@ -67,11 +97,23 @@ class WebhookRefused(Exception):
 
 @dataclass(frozen=True)
 class WebhookUrl:
-    """A webhook URL the way td's ``parse_url`` splits it."""
+    """A webhook URL the way td's ``parse_url`` splits it.
+
+    :param target: the request target: the path and query, characters up to space
+        percent-encoded, trailing white space cut, ``/`` when empty.
+    """
 
     scheme: str
     host: str
     port: int
+    userinfo: str = ""
+    target: str = "/"
+    specified_port: int = 0
+
+    @property
+    def host_header(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.specified_port}" if self.specified_port else host
 
 
 @dataclass(frozen=True)
@@ -86,38 +128,84 @@ class WebhookConfig:
     ip_address: str
 
 
+# td/utils/HttpUrl.cpp parse_url: the characters a host or userinfo may hold besides
+# letters, digits, %XX and any non-ASCII byte (userinfo may also hold ":").
+_URL_PART_SAFE = frozenset(".-_!$,~*'();&+=")
+
+
+def _url_part_ok(part: str, allow_colon: bool) -> bool:
+    i = 0
+    while i < len(part):
+        char = part[i]
+        safe = char.isascii() and (char.isalnum() or char in _URL_PART_SAFE)
+        if safe or (allow_colon and char == ":") or not char.isascii():
+            i += 1  # letters, digits, the safe marks, and any UTF-8 character
+        elif char == "%":
+            if not re.fullmatch(r"[0-9A-Fa-f]{2}", part[i + 1 : i + 3]):
+                return False
+            i += 3
+        else:
+            return False
+    return True
+
+
+def _percent_encode_controls(query: str) -> str:
+    return "".join(f"%{ord(ch):02X}" if ord(ch) <= 0x20 else ch for ch in query)
+
+
 def parse_webhook_url(url: str) -> WebhookUrl | None:
-    """Split ``url`` like td's ``parse_url`` (https when no scheme); None when it does not parse."""
-    if any(ch.isspace() or ord(ch) < 0x20 for ch in url):
-        return None
-    scheme, sep, rest = url.partition("://")
-    if not sep:
-        scheme, rest = "https", url
-    scheme = scheme.lower()
-    if scheme not in ("http", "https"):
-        return None
-    authority = re.split(r"[/?#]", rest, maxsplit=1)[0]
-    hostport = authority.rpartition("@")[2]
-    if hostport.startswith("["):
-        end = hostport.find("]")
-        host, after = hostport[1:end], hostport[end + 1 :]
-        if end < 0 or (after and not after.startswith(":")):
+    """Split ``url`` like td's ``parse_url`` (https when no scheme); None when it does not parse.
+
+    Follows td/utils/HttpUrl.cpp parse_url: the port is what follows the last ``:`` of the
+    authority (an empty or zero port is wrong: ``https://host:/`` is refused), the host keeps
+    a restricted character set, and the path is taken as it is, white space at its end cut
+    and the rest percent-encoded, so ``https://host/my hook\n`` is a valid webhook.
+    """
+    head = re.match(r"[^:/?#@\[\]]*", url)
+    protocol = head.group() if head else ""
+    if url[len(protocol) : len(protocol) + 3] == "://":
+        scheme, rest = protocol.lower(), url[len(protocol) + 3 :]
+        if scheme not in ("http", "https"):
             return None
-        try:
-            ipaddress.IPv6Address(host)
-        except ValueError:
-            return None
-        port_text = after[1:]
     else:
-        host, _, port_text = hostport.partition(":")
-        if not _HOST.fullmatch(host):
-            return None
-    port = 443 if scheme == "https" else 80
-    if port_text:
-        if not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
+        scheme, rest = "https", url
+    authority = re.match(r"[^/?#]*", rest)
+    userinfo_host_port = authority.group() if authority else ""
+    query = rest[len(userinfo_host_port) :]
+    cut = max(userinfo_host_port.rfind(c) for c in ":]@")
+    port = 0
+    userinfo_host = userinfo_host_port
+    if cut > 0 and userinfo_host_port[cut] == ":":
+        port_text = userinfo_host_port[cut + 1 :].lstrip("0") or (
+            "0" if userinfo_host_port[cut + 1 :] else ""
+        )
+        if not port_text.isdigit() or not 0 < int(port_text) <= 65535:
             return None
         port = int(port_text)
-    return WebhookUrl(scheme, host.lower(), port)
+        userinfo_host = userinfo_host_port[:cut]
+    userinfo, _, host = userinfo_host.rpartition("@")
+    is_ipv6 = host.startswith("[") and host.endswith("]") and len(host) > 1
+    if is_ipv6:
+        try:
+            ipaddress.IPv6Address(host[1:-1])
+        except ValueError:
+            return None
+    if not host or host == ".":
+        return None
+    host = host.lower()
+    if not is_ipv6 and not (_url_part_ok(host, False) and _url_part_ok(userinfo, True)):
+        return None
+    query = query.rstrip(" \t\n\v\f\r") or "/"
+    target = _percent_encode_controls(query if query.startswith("/") else "/" + query)
+    default_port = 443 if scheme == "https" else 80
+    return WebhookUrl(
+        scheme,
+        host[1:-1] if is_ipv6 else host,
+        port or default_port,
+        userinfo,
+        target,
+        port,
+    )
 
 
 def to_bool(value: Any) -> bool:
@@ -220,8 +308,8 @@ def _webhook_problem(
                 return "IPv6-only addresses are not allowed"
             if any(ip in block for block in _RESERVED_V4):
                 return f"IP address {ip} is reserved"
-    if certificate is not None and not _loads_as_certificate(certificate):
-        return "Failed to set custom certificate file"
+    if certificate is not None:
+        return certificate_problem(certificate)
     return None
 
 
@@ -235,12 +323,39 @@ def host_address(host: str) -> str | None:
         return None
 
 
-def _loads_as_certificate(data: bytes) -> bool:
-    loaders = (x509.load_pem_x509_certificate, x509.load_der_x509_certificate)
-    for load in loaders:
-        try:
-            load(data)
-        except ValueError:
-            continue
-        return True
-    return False
+# OpenSSL 3's library codes and names, to write its errors as ERR_error_string_n does.
+_OPENSSL_LIBRARIES = {
+    "PEM": (9, "PEM routines"),
+    "X509": (11, "x509 certificate routines"),
+    "ASN1": (13, "asn1 encoding routines"),
+    "SSL": (20, "SSL routines"),
+}
+
+
+def certificate_problem(certificate: bytes) -> str | None:
+    """Why Telegram can't use an uploaded certificate, in its words; None when it can.
+
+    td's SslCtx (do_create_ssl_ctx) loads it with OpenSSL's SSL_CTX_load_verify_locations,
+    which reads PEM only, and its error ends with OpenSSL's own ``{error:...}``. The same
+    OpenSSL call decides here (a DER file is refused, as on Telegram).
+    """
+    handle, path = tempfile.mkstemp(prefix="fake-telegram-upload-", suffix=".pem")
+    try:
+        with os.fdopen(handle, "wb") as file:
+            file.write(certificate)
+        ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_verify_locations(cafile=path)
+    except ssl.SSLError as exc:
+        return "Failed to set custom certificate file" + _openssl_suffix(exc)
+    finally:
+        os.unlink(path)
+    return None
+
+
+def _openssl_suffix(exc: ssl.SSLError) -> str:
+    library = _OPENSSL_LIBRARIES.get(str(getattr(exc, "library", "") or ""))
+    text = str(exc.args[1] if len(exc.args) > 1 else exc)
+    reason = re.sub(r"^\[[^]]*\]\s*|\s*\(_ssl\.c:\d+\)$", "", text)
+    if library is None or not isinstance(exc.errno, int):
+        return f"{{{reason}}}"
+    code = (library[0] << 23) | (exc.errno & 0x7FFFFF)
+    return f"{{error:{code:08X}:{library[1]}::{reason}}}"
