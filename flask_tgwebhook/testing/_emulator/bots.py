@@ -56,7 +56,7 @@ class Bot:
         bot_id = int(token.split(":", 1)[0])
         self.token = token
         self.options = options
-        username = options.username or f"bot{bot_id}_bot"
+        username = options.username or f"test{bot_id}_bot"
         #: The bot's User, as it appears in ``from`` of the messages it sends.
         self.user: dict[str, Any] = dict(BOT_USER, id=bot_id, username=username)
         self.results = ResultMaker(self.user)

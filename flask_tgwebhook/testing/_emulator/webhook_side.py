@@ -169,6 +169,7 @@ class WebhookSide:
                 self._allowed = allowed
             offset = _integer(params.get("offset", 0), 0)
             limit = max(1, min(100, _integer(params.get("limit", 100), 100)))
+            # The client's own timeout is real seconds; the server's minimum is Telegram's.
             timeout = float(
                 max(0, min(LONG_POLL_MAX_TIMEOUT, _integer(params.get("timeout", 0), 0)))
             )
@@ -178,11 +179,11 @@ class WebhookSide:
                 if timeout < _REPEAT_MIN_TIMEOUT and since < self.timing.seconds(
                     _REPEAT_MIN_TIMEOUT
                 ):
-                    timeout = _REPEAT_MIN_TIMEOUT
+                    timeout = max(timeout, self.timing.seconds(_REPEAT_MIN_TIMEOUT))
                 if since < self.timing.seconds(_REPEAT_ONE_UPDATE):
                     limit = 1
             self._previous_offset, self._previous_poll_start = offset, now
-        return self._read(offset, limit, self.timing.seconds(timeout))
+        return self._read(offset, limit, timeout)
 
     def _read(self, offset: int, limit: int, timeout: float) -> Response:
         scheduler = self.scheduler
