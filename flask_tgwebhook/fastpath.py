@@ -14,7 +14,8 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
-from .views import plain, webhook_paths
+from .answers import Answer, text_answer
+from .views import webhook_paths
 
 if TYPE_CHECKING:
     from flask import Flask
@@ -25,6 +26,7 @@ __all__ = ["FastPath", "install_fast_path"]
 
 logger = logging.getLogger("flask_tgwebhook")
 
+INTERNAL_ERROR = text_answer(500, "Internal Server Error")
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
@@ -51,15 +53,16 @@ class FastPath:
         if environ.get("REQUEST_METHOD") != "POST" or environ.get("PATH_INFO") not in self.paths:
             return self.wsgi_app(environ, start_response)
         app = self.app
+        answer: Answer
         try:
             with app.app_context():  # current_app and g for handlers; teardown_appcontext runs
-                response = self.view.respond(environ)
+                answer = self.view.respond(environ)
         except Exception:
             if app.testing or app.debug:
                 raise  # as Flask does: tests and the debugger see the exception
             logger.exception("The webhook failed on the fast path (TELEGRAM_FAST_PATH).")
-            response = plain(500, "Internal Server Error")
-        return response(environ, start_response)
+            answer = INTERNAL_ERROR
+        return answer(environ, start_response)
 
 
 def install_fast_path(app: Flask, endpoint: str) -> FastPath:

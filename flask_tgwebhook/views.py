@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from flask import Blueprint, Response, request
 
 from . import signals
+from .answers import OK, Answer, json_answer, text_answer
 from .body import UnreadableBody, read_body
 from .netguard import NetworkAllowlist
 from .pipeline import Outcome, Result, run_update
@@ -62,23 +63,18 @@ def webhook_paths(path: str) -> list[str]:
     return spellings
 
 
-def plain(status: int, text: str, headers: dict[str, str] | None = None) -> Response:
-    """A short text/plain answer: what every refusal of ours looks like."""
-    return Response(text, status, headers, mimetype="text/plain")
-
-
-def answer(result: Result, retry_after: int) -> Response:
+def answer(result: Result, retry_after: int) -> Answer:
     """The HTTP answer to Telegram for what the pipeline did with an update."""
     outcome = result.outcome
     if outcome is Outcome.RUNNING:
         # Telegram will deliver it again; if the first copy dies, that retry handles it.
-        return plain(503, "Still handling this update.", {"Retry-After": str(retry_after)})
+        return text_answer(503, "Still handling this update.", [("Retry-After", str(retry_after))])
     if outcome is Outcome.RETRY:
-        return plain(500, "The handler failed; Telegram will deliver the update again.")
+        return text_answer(500, "The handler failed; Telegram will deliver the update again.")
     reply = result.reply
     if reply is not None:
-        return Response(reply.to_json(), 200, mimetype="application/json")
-    return Response(status=200)
+        return json_answer(reply.to_json())
+    return OK
 
 
 def _is_json(content_type: str | None) -> bool:
@@ -106,9 +102,9 @@ class WebhookView:
         self.__name__ = "webhook"
 
     def __call__(self) -> Response:
-        return self.respond(request.environ)
+        return self.respond(request.environ).response()
 
-    def respond(self, environ: dict[str, Any]) -> Response:
+    def respond(self, environ: dict[str, Any]) -> Answer:
         """The answer to one webhook POST, from its WSGI environ alone (the fast path,
         :mod:`flask_tgwebhook.fastpath`, calls this without a request context)."""
         if self.problem is not None:
@@ -170,20 +166,22 @@ class WebhookView:
             return None
         return raw
 
-    def handle(self, raw: dict[str, Any]) -> Response:
+    def handle(self, raw: dict[str, Any]) -> Answer:
         """Run the update through the pipeline and answer Telegram with its outcome."""
         return answer(run_update(self.state, raw), self.state.settings.retry_after)
 
-    def unavailable(self) -> Response:
+    def unavailable(self) -> Answer:
         """The bot is not configured: 503, so Telegram keeps the update and tries again."""
         if not self.problem_logged:  # once per process: the cause does not change
             self.problem_logged = True
             logger.error("The Telegram webhook answers 503 until this is fixed: %s", self.problem)
-        return plain(503, "Service Unavailable: the bot is not configured; see the server log.")
+        return text_answer(
+            503, "Service Unavailable: the bot is not configured; see the server log."
+        )
 
-    def reject(self, environ: dict[str, Any], status: int, kind: str, reason: str) -> Response:
+    def reject(self, environ: dict[str, Any], status: int, kind: str, reason: str) -> Answer:
         self.state.stats["rejected"] += 1
         self.refusals.refused(kind, status, reason, environ.get("REMOTE_ADDR"))
         if signals.request_rejected.receivers:
             signals.request_rejected.send(self.state.app, status=status, reason=reason)
-        return plain(status, reason)
+        return text_answer(status, reason)
