@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -88,11 +89,13 @@ def test_demo_plays_the_conversation() -> None:
     assert lines[-1].startswith("Next: read example_app.py")
 
 
-def test_example_app_runs_offline_as_the_readme_says() -> None:
+def test_example_app_runs_offline_as_the_readme_says(tmp_path: Path) -> None:
+    # A copy, so that its instance folder (the store with its counts) starts empty.
+    shutil.copy(ROOT / "example_app.py", tmp_path / "example_app.py")
     env = {k: v for k, v in os.environ.items() if not k.startswith("TELEGRAM_")}
     result = subprocess.run(
         [sys.executable, "example_app.py"],
-        cwd=ROOT,
+        cwd=tmp_path,
         env=env,
         capture_output=True,
         text=True,
@@ -163,3 +166,18 @@ def test_real_mode_long_polls_the_same_bot(fake_telegram: FakeTelegram) -> None:
     assert run_real(echo_app, telegram_config(fake_telegram), max_updates=2) == 0
     assert [c.params["text"] for c in fake_telegram.calls_to("sendMessage")] == ["first", "second"]
     assert fake_telegram.calls_to("deleteWebhook")
+
+
+def test_a_later_run_gets_later_update_ids() -> None:
+    """Telegram's update ids keep increasing across restarts; an app's store (SQLite by
+    default) remembers handled ids, so a second run must not start where the first did."""
+    code = "from flask_tgwebhook.testing import make_update; print(make_update()['update_id'])"
+    first, second = (
+        int(
+            subprocess.run(
+                [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+            ).stdout
+        )
+        for _ in range(2)
+    )
+    assert second > first + 1

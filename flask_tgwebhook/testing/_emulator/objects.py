@@ -16,7 +16,19 @@ BOT_USER: dict[str, Any] = {
 }
 
 _lock = threading.Lock()
-_update_ids = itertools.count(100_000_001)
+
+
+def _first_update_id() -> int:
+    """Where this process's update ids start: later for every later run.
+
+    Telegram's ids keep increasing for a bot across restarts, and an app's store (an SQLite
+    file by default) remembers handled ids, so a second run starting at the same number would
+    see its updates as redeliveries. Twenty ids per second of wall time, within int32.
+    """
+    return 100_000_000 + int(time.time() * 20) % 2_000_000_000
+
+
+_update_ids = itertools.count(_first_update_id())
 _message_ids = itertools.count(1)
 _query_ids = itertools.count(1)
 
