@@ -55,6 +55,10 @@ DEFAULTS: dict[str, Any] = {
     "TELEGRAM_DEDUPE_URL": None,
     "TELEGRAM_MAX_RETRIES": 5,
     "TELEGRAM_FAST_PATH": False,
+    "TELEGRAM_EXECUTOR": "inline",
+    "TELEGRAM_EXECUTOR_THREADS": 4,
+    "TELEGRAM_EXECUTOR_QUEUE": 100,
+    "TELEGRAM_MEDIA_GROUP_WAIT": 1.0,
 }
 
 #: The webhook route when neither TELEGRAM_WEBHOOK_PATH nor TELEGRAM_WEBHOOK_URL says one.
@@ -193,6 +197,14 @@ class Settings:
     max_retries: int = 5
     #: Where the token came from, in words (see :mod:`flask_tgwebhook.token_source`).
     token_source: str = "TELEGRAM_BOT_TOKEN"  # noqa: S105 (a key's name)
+    #: ``inline``, ``thread`` or ``celery``: where handlers run (see :mod:`~.executors`).
+    executor: str = "inline"
+    #: Handler threads per worker process with the ``thread`` executor.
+    executor_threads: int = 4
+    #: Updates a worker process may hold waiting before it answers 429.
+    executor_queue: int = 100
+    #: Seconds without a new part before an album goes to its handler.
+    media_group_wait: float = 1.0
     #: Why the webhook can't serve (no token and no secret, a malformed token), or ``None``.
     #: The app still starts; the webhook answers 503 and logs this once at ERROR.
     problem: str | None = None
@@ -266,6 +278,10 @@ class Settings:
             token_source=source,
             problem=problem,
             fast_path=flag(config, "TELEGRAM_FAST_PATH"),
+            executor=_executor(config),
+            executor_threads=whole_number(config, "TELEGRAM_EXECUTOR_THREADS"),
+            executor_queue=whole_number(config, "TELEGRAM_EXECUTOR_QUEUE"),
+            media_group_wait=seconds(config, "TELEGRAM_MEDIA_GROUP_WAIT"),
         )
 
 
@@ -378,6 +394,16 @@ NO_SECRET = (
     "TELEGRAM_BOT_TOKEN (the secret is derived from it) or TELEGRAM_WEBHOOK_SECRET; to "
     "accept unauthenticated requests anyway, set TELEGRAM_INSECURE_NO_SECRET = True."
 )
+
+
+def _executor(config: Mapping[str, Any]) -> str:
+    kind = str(config["TELEGRAM_EXECUTOR"]).strip().lower()
+    if kind not in ("inline", "thread", "celery"):
+        raise RuntimeError(
+            "TELEGRAM_EXECUTOR must be 'inline' (handle in the request), 'thread' (answer at "
+            f"once, handle in a thread pool) or 'celery' (handle in Celery workers), got {kind!r}."
+        )
+    return kind
 
 
 def _on_error(config: Mapping[str, Any]) -> str:

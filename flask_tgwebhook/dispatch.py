@@ -30,6 +30,7 @@ R = TypeVar("R")
 B = TypeVar("B", bound=BeforeFn)
 A = TypeVar("A", bound=AfterFn)
 D = TypeVar("D", bound=TeardownFn)
+M = TypeVar("M", bound=Callable[[Any], Any])
 
 logger = logging.getLogger("flask_tgwebhook")
 
@@ -174,6 +175,8 @@ class Router:
         self.before_update_funcs: list[BeforeFn] = []
         self.after_update_funcs: list[AfterFn] = []
         self.teardown_update_funcs: list[TeardownFn] = []
+        #: Album handlers (see :meth:`media_group`); the first one in dispatch order is used.
+        self.album_handlers: list[Callable[[Any], Any]] = []
         self._frozen = False
 
     message = Observer("message")
@@ -294,6 +297,28 @@ class Router:
         # Only ever called with an instance of exc_class (see run_error_handlers).
         self.error_handlers[exc_class] = fn  # type: ignore[assignment]
 
+    def media_group(self, fn: M | None = None) -> Any:
+        """Register ``fn(album)`` for albums: every part of one ``media_group_id`` at once.
+
+        Usable as ``@tg.media_group()`` or ``@tg.media_group``. ``fn`` gets an
+        :class:`~flask_tgwebhook.albums.Album` once no part arrived for
+        ``TELEGRAM_MEDIA_GROUP_WAIT`` seconds, with the parts in message order, whichever
+        workers they reached. While an album handler exists, album parts do not reach the
+        ``message`` handlers.
+        """
+
+        def decorator(fn: M) -> M:
+            self._add_album_handler(fn)
+            return fn
+
+        return decorator(fn) if fn is not None else decorator
+
+    @setupmethod
+    def _add_album_handler(self, fn: Callable[[Any], Any]) -> None:
+        if not callable(fn):
+            raise TypeError(f"An album handler must be callable with the album, got {fn!r}.")
+        self.album_handlers.append(fn)
+
     @setupmethod
     def before_update(self, fn: B) -> B:
         """Register ``fn(update)`` to run before the handler, like Flask's ``before_request``.
@@ -360,6 +385,8 @@ class Router:
     def allowed_updates(self) -> list[str]:
         """The update types that have handlers, for setWebhook's ``allowed_updates``."""
         used = {h.update_type for h in self.iter_handlers()}
+        if any(r.album_handlers for r in self.iter_routers()):
+            used.add("message")
         known = [t for t in UPDATE_TYPES if t in used]
         return known + sorted(used.difference(UPDATE_TYPES))
 
@@ -367,7 +394,7 @@ class Router:
 class HandlerTable:
     """The compiled, read-only form of a router tree: update type → handlers in order."""
 
-    __slots__ = ("by_type", "hooked", "root", "scopes")
+    __slots__ = ("album_handler", "by_type", "hooked", "root", "scopes")
 
     def __init__(self, root: Router) -> None:
         by_type: dict[str, list[Handler]] = {}
@@ -390,6 +417,10 @@ class HandlerTable:
                 chain.append(node)
                 node = node.parent
             self.scopes[router] = tuple(reversed(chain))
+        #: The album handler, if any router has one (the first in dispatch order).
+        self.album_handler: Callable[[Any], Any] | None = next(
+            (fn for r in root.iter_routers() for fn in r.album_handlers), None
+        )
         #: Whether any router has hooks; without them dispatching takes the short path.
         self.hooked = any(
             r.before_update_funcs or r.after_update_funcs or r.teardown_update_funcs

@@ -16,6 +16,7 @@ from flask import Flask
 
 from .config import DEFAULTS, Settings, apply_defaults
 from .dispatch import HandlerTable, Router
+from .executors import make_executor
 from .external.hooks import ExternalLinks
 from .fastpath import install_fast_path
 from .flood import DEFAULTS as FLOOD_DEFAULTS
@@ -75,6 +76,7 @@ class TelegramWebhook(ExternalLinks, Router):
         app.config["TELEGRAM_WEBHOOK_PATH"] = settings.webhook_path
         state = TelegramState(self, app, settings, self._make_store(app, settings))
         app.extensions[EXTENSION_KEY] = state
+        state.executor = make_executor(state)
         app.register_blueprint(make_webhook_blueprint(state, self.blueprint_name))
         # Tokens out of this package's tracebacks (a handler may quote a Bot API URL), and
         # link tokens out of Flask's "Exception on <path>" line on the app's logger.

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from flask import Flask, current_app, has_app_context
 
 from . import signals
+from .albums import collect_part, media_group_id
 from .dispatch import UNHANDLED, Failure
 from .reply import Reply
 from .state import get_state
@@ -91,7 +92,12 @@ def run_update(state: TelegramState, raw: dict[str, Any]) -> Result:
     if claim is not Claim.NEW:
         return _duplicate(state, update, claim)
 
-    value = state.ext.table.dispatch(update)
+    table = state.ext.table
+    if table.album_handler is not None:
+        group = media_group_id(raw)
+        if group is not None:
+            return _album_part(state, update, key, group)
+    value = table.dispatch(update)
     if value is UNHANDLED:
         state.dedupe.finish(key)
         state.stats["unhandled"] += 1
@@ -106,6 +112,24 @@ def run_update(state: TelegramState, raw: dict[str, Any]) -> Result:
     if signals.update_handled.receivers:
         signals.update_handled.send(app, update=update, result=value)
     return Result(Outcome.HANDLED, update, value)
+
+
+def _album_part(state: TelegramState, update: Update, key: str, group: str) -> Result:
+    """Record a part of an album; the album handler gets every part later, at once."""
+    try:
+        collect_part(state, update.raw, group)
+    except Exception as exc:
+        logger.warning(
+            "The update store failed to record a part of album %s; asking Telegram to deliver "
+            "it again.",
+            group,
+            exc_info=True,
+        )
+        state.dedupe.release(key)
+        return Result(Outcome.RETRY, update, Failure(exc, False, None))
+    state.dedupe.finish(key)
+    state.stats["album_parts"] += 1
+    return Result(Outcome.HANDLED, update, None)
 
 
 def _duplicate(state: TelegramState, update: Update, claim: Claim) -> Result:

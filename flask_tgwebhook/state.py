@@ -24,6 +24,7 @@ from .tokens import NO_TOKEN
 
 if TYPE_CHECKING:
     from .client import Bot  # requests is imported with the first Bot API call
+    from .executors import BackgroundExecutor
     from .extension import TelegramWebhook
 
 __all__ = ["EXTENSION_KEY", "TelegramState", "get_state"]
@@ -73,6 +74,8 @@ class TelegramState:
         self.flood = FloodSettings.from_config(app.config)
         #: Counts of received, handled, unhandled, failed, duplicate and rejected updates.
         self.stats: Counter[str] = Counter()
+        #: The background executor (``TELEGRAM_EXECUTOR``), or ``None`` to handle inline.
+        self.executor: BackgroundExecutor | None = None
         #: The signed links' per-app state (see :mod:`flask_tgwebhook.external`).
         self.links: Any = None
         self._bot: Bot | None = None

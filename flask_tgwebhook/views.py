@@ -18,6 +18,7 @@ from flask import Blueprint, Response, request
 from . import signals
 from .answers import OK, Answer, json_answer, text_answer
 from .body import UnreadableBody, read_body
+from .executors import Acceptance
 from .netguard import NetworkAllowlist
 from .pipeline import Outcome, Result, run_update
 from .refusals import RefusalLog
@@ -74,6 +75,16 @@ def answer(result: Result, retry_after: int) -> Answer:
     reply = result.reply
     if reply is not None:
         return json_answer(reply.to_json())
+    return OK
+
+
+def acknowledge(acceptance: Acceptance, retry_after: int) -> Answer:
+    """The HTTP answer to Telegram for an update handed to a background executor."""
+    later = [("Retry-After", str(retry_after))]
+    if acceptance is Acceptance.BUSY:
+        return text_answer(429, "Too Many Requests: the update queue is full.", later)
+    if acceptance is Acceptance.UNAVAILABLE:
+        return text_answer(503, "Service Unavailable: the update store failed.", later)
     return OK
 
 
@@ -167,8 +178,12 @@ class WebhookView:
         return raw
 
     def handle(self, raw: dict[str, Any]) -> Answer:
-        """Run the update through the pipeline and answer Telegram with its outcome."""
-        return answer(run_update(self.state, raw), self.state.settings.retry_after)
+        """Run the update through the pipeline (or hand it to the background executor) and
+        answer Telegram with what became of it."""
+        executor = self.state.executor
+        if executor is None:
+            return answer(run_update(self.state, raw), self.state.settings.retry_after)
+        return acknowledge(executor.accept(raw), self.state.settings.retry_after)
 
     def unavailable(self) -> Answer:
         """The bot is not configured: 503, so Telegram keeps the update and tries again."""

@@ -1,0 +1,129 @@
+"""Albums: the messages of one ``media_group_id`` handed to ``@tg.media_group()`` once.
+
+Telegram sends an album as separate updates, one per photo or video, maybe to different
+workers. Each part is recorded in the store (:meth:`~flask_tgwebhook.stores.base.Store.album_add`)
+and acknowledged; once no part arrived for ``TELEGRAM_MEDIA_GROUP_WAIT`` seconds, whichever
+worker asks first (:meth:`~flask_tgwebhook.stores.base.Store.album_claim`) gets every part, in
+message order, and runs the album handler. A handler's ``reply(...)`` is sent through the
+client.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from .errors import TelegramError
+from .reply import Reply
+from .update import Update
+
+if TYPE_CHECKING:
+    from .state import TelegramState
+
+__all__ = ["Album", "AlbumFn", "collect_part", "media_group_id"]
+
+logger = logging.getLogger("flask_tgwebhook")
+
+#: Seconds an album's parts are kept after its latest part, if nobody took them.
+ALBUM_TTL = 3600.0
+#: Update fields whose messages can be parts of an album.
+ALBUM_FIELDS = ("message", "channel_post", "business_message")
+
+
+class Album:
+    """An album's parts, in message order."""
+
+    __slots__ = ("media_group_id", "updates")
+
+    def __init__(self, media_group_id: str, updates: list[Update]) -> None:
+        self.media_group_id = media_group_id
+        #: One update per photo or video, in message order.
+        self.updates = updates
+
+    @property
+    def chat_id(self) -> int | None:
+        """The chat the album was sent to."""
+        return self.updates[0].chat_id if self.updates else None
+
+    @property
+    def messages(self) -> list[dict[str, Any]]:
+        """The parts' message objects, in order."""
+        return [update.payload for update in self.updates]
+
+    def __len__(self) -> int:
+        return len(self.updates)
+
+    def __repr__(self) -> str:
+        return f"<Album {self.media_group_id} of {len(self.updates)} parts>"
+
+
+AlbumFn = Callable[[Album], Any]
+
+
+def media_group_id(raw: dict[str, Any]) -> str | None:
+    """The ``media_group_id`` of an update's message, or ``None`` when it is no album part."""
+    for field in ALBUM_FIELDS:
+        message = raw.get(field)
+        if isinstance(message, dict):
+            group = message.get("media_group_id")
+            return str(group) if group is not None else None
+    return None
+
+
+def collect_part(state: TelegramState, raw: dict[str, Any], group: str) -> None:
+    """Record one part and have the album looked at once its quiet window may be over."""
+    album = f"{state.key_prefix}album:{group}"
+    message = next(raw[f] for f in ALBUM_FIELDS if isinstance(raw.get(f), dict))
+    added = state.store.album_add(
+        album, int(message.get("message_id", 0)), json.dumps(raw), ALBUM_TTL
+    )
+    if not added:
+        logger.warning(
+            "A part of album %s arrived after the album was handed to its handler; it is "
+            "dropped. Raise TELEGRAM_MEDIA_GROUP_WAIT if parts arrive this late.",
+            group,
+        )
+        return
+    _check_later(state, album, group, state.settings.media_group_wait)
+
+
+def _check_later(state: TelegramState, album: str, group: str, delay: float) -> None:
+    timer = threading.Timer(delay, _check, (state, album, group))
+    timer.daemon = True
+    timer.start()
+
+
+def _check(state: TelegramState, album: str, group: str) -> None:
+    wait = state.settings.media_group_wait
+    try:
+        claim = state.store.album_claim(album, wait)
+    except Exception:
+        logger.warning("The update store failed to hand out album %s.", group, exc_info=True)
+        return
+    if claim.parts is None:
+        if claim.wait > 0:  # a part came in meanwhile: its own timer or this one decides
+            _check_later(state, album, group, claim.wait)
+        return
+    updates = [Update(json.loads(part), state.bot_username) for part in claim.parts]
+    with state.app.app_context():
+        _run(state, Album(group, updates))
+
+
+def _run(state: TelegramState, album: Album) -> None:
+    handler = state.ext.table.album_handler
+    assert handler is not None
+    try:
+        result = handler(album)
+    except Exception:
+        state.stats["failed"] += 1
+        logger.exception("The album handler for media group %s raised.", album.media_group_id)
+        return
+    state.stats["albums"] += 1
+    if type(result) is Reply:
+        try:
+            state.bot.call(result.method, **result.params)
+        except TelegramError as exc:
+            logger.error("Album %s: the reply failed: %s", album.media_group_id, exc)
