@@ -27,7 +27,9 @@ setup(
     extras_require={
         "redis": ["redis>=5"],
         "limits": ["limits>=3.10"],
+        "celery": ["celery[redis]>=5.3"],
         "test": [
+            "celery[redis]>=5.3",
             "pytest>=8",
             "hypothesis>=6.100",
             "redis>=5",
