@@ -297,21 +297,20 @@ class Router:
         # Only ever called with an instance of exc_class (see run_error_handlers).
         self.error_handlers[exc_class] = fn  # type: ignore[assignment]
 
-    def media_group(self, fn: M | None = None) -> Any:
+    def media_group(self) -> Callable[[M], M]:
         """Register ``fn(album)`` for albums: every part of one ``media_group_id`` at once.
 
-        Usable as ``@tg.media_group()`` or ``@tg.media_group``. ``fn`` gets an
-        :class:`~flask_tgwebhook.albums.Album` once no part arrived for
-        ``TELEGRAM_MEDIA_GROUP_WAIT`` seconds, with the parts in message order, whichever
-        workers they reached. While an album handler exists, album parts do not reach the
-        ``message`` handlers.
+        Used as ``@tg.media_group()``. ``fn`` gets an :class:`~flask_tgwebhook.albums.Album`
+        once no part arrived for ``TELEGRAM_MEDIA_GROUP_WAIT`` seconds, with the parts in
+        message order, whichever workers they reached. While an album handler exists, album
+        parts do not reach the ``message`` handlers.
         """
 
         def decorator(fn: M) -> M:
             self._add_album_handler(fn)
             return fn
 
-        return decorator(fn) if fn is not None else decorator
+        return decorator
 
     @setupmethod
     def _add_album_handler(self, fn: Callable[[Any], Any]) -> None:

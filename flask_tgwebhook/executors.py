@@ -13,17 +13,19 @@ queued. A handler's ``reply(...)`` is sent through the Bot API client.
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import json
 import logging
 import os
 import threading
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from .errors import TelegramError
 from .pipeline import Outcome, feed_update
-from .stores.base import DONE, Accepted
+from .stores.base import DONE, RUNNING, Accepted
 
 if TYPE_CHECKING:
     from .state import TelegramState
@@ -143,7 +145,8 @@ class BackgroundExecutor:
             state.dedupe.finish(entry.key)
             store.journal_done(self.journal, entry.key)
             return
-        result = feed_update(state.app, json.loads(entry.payload))
+        with self._heartbeat(entry):
+            result = feed_update(state.app, json.loads(entry.payload))
         if result.outcome in (Outcome.RUNNING, Outcome.RETRY):
             return  # its lease runs out and it is taken again
         reply = result.reply
@@ -153,6 +156,31 @@ class BackgroundExecutor:
             except TelegramError as exc:
                 logger.error("Update %s: the reply failed: %s", entry.order, exc)
         store.journal_done(self.journal, entry.key)
+
+    @contextlib.contextmanager
+    def _heartbeat(self, entry: Accepted) -> Iterator[None]:
+        """Keep the entry's lease and the update's claim alive while its handler runs, so a
+        handler slower than the lease is not taken again; a dead worker stops renewing."""
+        stop = threading.Event()
+        store, claim_key = self.state.store, entry.key
+
+        def renew() -> None:
+            while not stop.wait(self.lease / 3):
+                try:
+                    if not store.journal_renew(self.journal, entry, self.lease):
+                        return
+                    if store.get(claim_key) == RUNNING:
+                        store.set(claim_key, RUNNING, self.lease)
+                except Exception:
+                    logger.warning("The update store failed to renew a lease.", exc_info=True)
+
+        thread = threading.Thread(target=renew, name="tg-lease", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()
 
     def sweep(self) -> int:
         """Run what is takeable without a chat filter: entries whose worker died after its
@@ -184,8 +212,15 @@ class BackgroundExecutor:
             self._sweeper.start()
 
     def start(self) -> None:
-        """Start this process's pool and sweeper now (they otherwise start on first use)."""
-        self._ensure_started()
+        """Start this process's pool and sweeper, now and in every process forked from it:
+        leftovers of a dead worker are picked up at the next start, without waiting for an
+        update to arrive. Not in gunicorn's master (``--preload``): its workers start theirs.
+        """
+        from .stores import in_gunicorn_master
+
+        os.register_at_fork(after_in_child=self._ensure_started)
+        if not in_gunicorn_master():
+            self._ensure_started()
 
     def _sweep_forever(self) -> None:
         pid = os.getpid()

@@ -77,6 +77,8 @@ class TelegramWebhook(ExternalLinks, Router):
         state = TelegramState(self, app, settings, self._make_store(app, settings))
         app.extensions[EXTENSION_KEY] = state
         state.executor = make_executor(state)
+        if state.executor is not None:
+            state.executor.start()
         app.register_blueprint(make_webhook_blueprint(state, self.blueprint_name))
         # Tokens out of this package's tracebacks (a handler may quote a Bot API URL), and
         # link tokens out of Flask's "Exception on <path>" line on the app's logger.

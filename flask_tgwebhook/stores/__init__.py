@@ -90,7 +90,7 @@ def _warn_if_several_workers() -> None:
     found = _gunicorn()
     if found is None:
         return
-    workers, first = found
+    workers, first, _ = found
     if workers > 1 and first:
         logger.warning(
             "TELEGRAM_STORE_URL is memory://, a store per process, but gunicorn runs %d "
@@ -101,8 +101,15 @@ def _warn_if_several_workers() -> None:
         )
 
 
-def _gunicorn() -> tuple[int, bool] | None:
-    """``(workers, first)`` when this code runs inside gunicorn, else ``None``.
+def in_gunicorn_master() -> bool:
+    """Whether this code runs in gunicorn's master process (``--preload``), where no thread
+    may be started: the workers are forked from it and would not inherit the thread."""
+    found = _gunicorn()
+    return found is not None and found[2]
+
+
+def _gunicorn() -> tuple[int, bool, bool] | None:
+    """``(workers, first, master)`` when this code runs inside gunicorn, else ``None``.
 
     gunicorn keeps its settings on its arbiter, which is a local of the frames that load the
     app: in the master (``--preload``) and in each worker it forks (``spawn_worker``). Reading
@@ -118,6 +125,6 @@ def _gunicorn() -> tuple[int, bool] | None:
         if isinstance(arbiter, arbiter_class):
             worker = frame.f_locals.get("worker")
             first = worker is None or getattr(worker, "age", 1) == 1
-            return int(arbiter.cfg.workers), first
+            return int(arbiter.cfg.workers), first, worker is None
         frame = frame.f_back
     return None
