@@ -193,7 +193,8 @@ class Settings:
     #: The store's URL, ``TELEGRAM_STORE_URL`` or its alias ``TELEGRAM_DEDUPE_URL``; ``None``:
     #: the default (it may hold a password, so it stays out of ``repr``).
     dedupe_url: str | None = field(default=None, repr=False)
-    #: With ``on_error == "retry"``: redeliveries asked for per update before it is dropped.
+    #: Runs of one update after its first (redeliveries asked for with ``on_error ==
+    #: "retry"``, or after its worker died) before it is acknowledged without running.
     max_retries: int = 5
     #: Where the token came from, in words (see :mod:`flask_tgwebhook.token_source`).
     token_source: str = "TELEGRAM_BOT_TOKEN"  # noqa: S105 (a key's name)

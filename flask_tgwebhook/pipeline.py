@@ -31,6 +31,10 @@ __all__ = ["Outcome", "Result", "feed_update", "run_update"]
 logger = logging.getLogger("flask_tgwebhook")
 
 
+class NeverFinished(RuntimeError):
+    """An update's earlier runs all ended with their worker; it was acknowledged unrun."""
+
+
 class Outcome(enum.Enum):
     """What became of an update; the webhook view turns it into an HTTP status."""
 
@@ -91,6 +95,11 @@ def run_update(state: TelegramState, raw: dict[str, Any]) -> Result:
     claim = state.dedupe.claim(key)
     if claim is not Claim.NEW:
         return _duplicate(state, update, claim)
+    # Claims are counted, not failures: a handler that kills its worker (SIGKILL, the OOM
+    # killer, gunicorn's timeout) raises nothing, and its update comes back after the lease.
+    attempts = state.dedupe.count(state.key_prefix + "attempts:" + str(update.update_id))
+    if attempts > state.settings.max_retries + 1:
+        return _given_up(state, update, key, attempts)
 
     table = state.ext.table
     if table.album_handler is not None:
@@ -106,7 +115,7 @@ def run_update(state: TelegramState, raw: dict[str, Any]) -> Result:
             signals.update_unhandled.send(app, update=update)
         return Result(Outcome.UNHANDLED, update, value)
     if type(value) is Failure:
-        return _failed(state, update, key, value)
+        return _failed(state, update, key, value, attempts)
     state.dedupe.finish(key)
     state.stats["handled"] += 1
     if signals.update_handled.receivers:
@@ -145,7 +154,9 @@ def _duplicate(state: TelegramState, update: Update, claim: Claim) -> Result:
     return Result(Outcome.RUNNING if running else Outcome.DUPLICATE, update)
 
 
-def _failed(state: TelegramState, update: Update, key: str, failure: Failure) -> Result:
+def _failed(
+    state: TelegramState, update: Update, key: str, failure: Failure, attempts: int
+) -> Result:
     settings = state.settings
     state.stats["failed"] += 1
     if not failure.handled:
@@ -160,16 +171,33 @@ def _failed(state: TelegramState, update: Update, key: str, failure: Failure) ->
             state.app, update=update, exception=failure.error, handled=failure.handled
         )
     if settings.on_error == "retry" and not failure.handled:
-        failures = state.dedupe.count(state.key_prefix + "failures:" + str(update.update_id))
-        if failures <= settings.max_retries:
+        if attempts <= settings.max_retries:
             state.dedupe.release(key)
             return Result(Outcome.RETRY, update, failure)
         # A poison update would otherwise hold back its chat's later updates for a day.
         logger.error(
             "Update %d failed %d times; acknowledging it (TELEGRAM_MAX_RETRIES = %d).",
             update.update_id,
-            failures,
+            attempts,
             settings.max_retries,
         )
     state.dedupe.finish(key)
     return Result(Outcome.FAILED, update, failure)
+
+
+def _given_up(state: TelegramState, update: Update, key: str, attempts: int) -> Result:
+    """Acknowledge an update whose earlier runs never finished, without running it again."""
+    state.stats["failed"] += 1
+    logger.error(
+        "Update %d (%s) was claimed %d times and never finished: its handler ends the worker "
+        "(killed, out of memory, or over gunicorn's timeout). Acknowledging it without running "
+        "it again (TELEGRAM_MAX_RETRIES = %d); make the handler finish, or raise it.",
+        update.update_id,
+        update.type,
+        attempts - 1,
+        state.settings.max_retries,
+    )
+    state.dedupe.finish(key)
+    error = NeverFinished(f"Update {update.update_id} was claimed {attempts - 1} times.")
+    # handled=True: it is logged above, and no error handler ran or can run for it.
+    return Result(Outcome.FAILED, update, Failure(error, handled=True, value=None))

@@ -22,11 +22,11 @@ from werkzeug.serving import make_server
 
 from flask_tgwebhook import Bot, ExternalCall, TelegramWebhook
 from flask_tgwebhook.external import LinkClaims, dump_token
-from flask_tgwebhook.testing import FakeTelegram
+from flask_tgwebhook.testing import FakeTelegram, make_update
 from flask_tgwebhook.webhook_url import WebhookURLError, validate_webhook_url
 
 from .conftest import SECRET, TOKEN
-from .servers import HOST, Gunicorn, free_port
+from .servers import HOST, Gunicorn, free_port, wait_until
 
 APPS = Path(__file__).parent / "apps"
 KEY = "security-review-secret-key"
@@ -558,3 +558,49 @@ def test_no_token_anywhere_at_debug_whatever_the_bot_api_does(
     text = rendered(root_records)
     assert "urllib3" in text  # urllib3 did log at DEBUG...
     assert BOT_SECRET not in text  # ...and nothing anywhere holds the token
+
+
+# --- 7: an update whose handler kills its worker ---------------------------------------------
+
+
+@pytest.mark.slow
+def test_an_update_that_kills_its_worker_stops_at_the_retry_cap(tmp_path: Path) -> None:
+    """Finding 7: ``TELEGRAM_MAX_RETRIES`` counted only raised exceptions, so an update that
+    killed its worker (SIGKILL, the OOM killer, gunicorn's timeout) ran on every redelivery."""
+    soak_dir = tmp_path / "soak"
+    soak_dir.mkdir()
+    env = {
+        "SOAK_DIR": str(soak_dir),
+        "TELEGRAM_BOT_TOKEN": TOKEN,
+        "SOAK_TELEGRAM_STORE_URL": f"sqlite:///{tmp_path / 'store.sqlite3'}",
+        "SOAK_TELEGRAM_PROCESSING_TIMEOUT": "1",
+        "SOAK_TELEGRAM_MAX_RETRIES": "2",
+    }
+    server = Gunicorn("soak_app:app", chdir=APPS, log_dir=soak_dir, workers=1, env=env)
+    update = make_update("message", text="killer")
+    headers = {"X-Telegram-Bot-Api-Secret-Token": SECRET}
+    answers: list[int | None] = []
+
+    def deliver() -> bool:
+        """One delivery, as Telegram makes it; True once it is answered 200."""
+        try:
+            status: int | None = requests.post(
+                f"{server.url}/telegram/webhook", json=update, headers=headers, timeout=10
+            ).status_code
+        except requests.ConnectionError:
+            status = None  # the worker died under the request
+        if not answers or status != answers[-1]:
+            answers.append(status)
+        return status == 200
+
+    try:
+        # Telegram redelivers until it gets a 2xx; the lease (1 s) keeps each retry out
+        # until the dead worker's claim runs out, and gunicorn starts a new worker.
+        wait_until(deliver, timeout=60, what="the update to be answered 200", interval=0.2)
+        killed = (soak_dir / "killer.txt").read_text().split()
+        assert len(killed) == 1 + 2  # the first delivery and TELEGRAM_MAX_RETRIES more
+        assert deliver()  # and it stays done
+        assert "Acknowledging it without running it again" in server.log()
+    finally:
+        server.stop()
+    assert None in answers and answers[-1] == 200

@@ -12,6 +12,8 @@ Faults are asked for by the message text, each once per update (a marker file in
 - ``poison``: raise every time (the retry cap must give up on it);
 - ``kill``: SIGKILL the worker in the middle of the handler, before its effect;
 - ``kill-after``: SIGKILL the worker after the update was marked done, before the answer;
+- ``killer``: note the start in ``killer.txt``, then SIGKILL the worker, every time (the
+  retry cap, which counts claims, must give up on it);
 - ``slow``: note the start in ``started.txt``, then take ``$SOAK_SLOW`` seconds;
 - ``call``: send a message through the Bot API (``SOAK_TELEGRAM_API_URL``, the emulator).
 
@@ -67,6 +69,9 @@ def handle(update: Update) -> None:
         raise RuntimeError(f"update {uid} can never be handled")
     if text == "fail" and (first_time(f"fail1-{uid}") or first_time(f"fail2-{uid}")):
         raise ConnectionError("the database is restarting")
+    if text == "killer":
+        append("killer.txt", f"{uid}\n")
+        os.kill(os.getpid(), signal.SIGKILL)
     if text == "kill" and first_time(f"kill-{uid}"):
         os.kill(os.getpid(), signal.SIGKILL)
     if text == "slow":
