@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from .client import Bot, InputFile
 from .config import DeploySettings, Settings, optional_flag
+from .redact import redact
 from .startup_warnings import (
     check_certificate_kept,
     ip_without_certificate,
@@ -132,7 +133,9 @@ def ensure_webhook(
         log.warning("%s", webhook_taken(info, url))
         bot.call("deleteWebhook", drop_pending_updates=drop_pending_updates)
         report.previous_url = previous
-        log.info("Removed the previous webhook %s.", previous)
+        # Redacted here too, for a logger of the caller's: older libraries registered
+        # https://host/<token>.
+        log.info("Removed the previous webhook %s.", redact(previous))
     upload: InputFile | None = None
     if isinstance(certificate, bytes):
         upload = InputFile(certificate, filename="certificate.pem")
@@ -291,12 +294,12 @@ def _disable(bot: Bot, url: str | None, log: logging.Logger) -> WebhookReport:
         log.warning(
             "%s is off: removed the webhook %s; Telegram keeps the updates until it is back.",
             ENABLED_KEY,
-            current,
+            redact(current),
         )
     else:
         log.warning(
             "%s is off: the bot is not started and the webhook (%s) is left alone.",
             ENABLED_KEY,
-            current or "none",
+            redact(current or "none"),
         )
     return report

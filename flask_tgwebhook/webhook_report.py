@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .redact import redact
 from .update import UPDATE_TYPES
 
 __all__ = ["WebhookReport", "date_from_epoch", "differences"]
@@ -62,7 +63,8 @@ def differences(
     found: list[str] = []
     current = info.get("url") or ""
     if current != url:
-        found.append(f"the URL was {current or 'not set'}")
+        # An older library may have registered https://host/<token>: these words are logged.
+        found.append(f"the URL was {redact(current) or 'not set'}")
     if certificate and not info.get("has_custom_certificate"):
         found.append("Telegram had no certificate of ours")
     if not certificate and info.get("has_custom_certificate"):

@@ -22,6 +22,7 @@ from werkzeug.serving import make_server
 
 from flask_tgwebhook import Bot, ExternalCall, TelegramWebhook
 from flask_tgwebhook.external import LinkClaims, dump_token
+from flask_tgwebhook.startup import setup_webhook
 from flask_tgwebhook.testing import FakeTelegram, make_update
 from flask_tgwebhook.webhook_url import WebhookURLError, validate_webhook_url
 
@@ -604,3 +605,29 @@ def test_an_update_that_kills_its_worker_stops_at_the_retry_cap(tmp_path: Path) 
     finally:
         server.stop()
     assert None in answers and answers[-1] == 200
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_setup_webhook_never_logs_a_token_inside_the_registered_url(
+    telegram: FakeTelegram, root_records: list[logging.LogRecord], enabled: bool
+) -> None:
+    """Finding 2: ``setup_webhook`` logged the URL it replaced on ``flask_tgwebhook.startup``,
+    which no filter covered (a parent logger's filter does not apply to child records)."""
+    with Bot(TOKEN, api_url=telegram.api_url) as bot:
+        bot.call("setWebhook", url=URL_WITH_TOKEN)
+    app = Flask("setup_security")
+    app.config.update(
+        TELEGRAM_BOT_TOKEN=TOKEN,
+        TELEGRAM_API_URL=telegram.api_url,
+        TELEGRAM_WEBHOOK_URL="https://127.0.0.1:8443/telegram/webhook",
+        TELEGRAM_BOT_ENABLED=enabled,
+    )
+    TelegramWebhook(app)
+    own = logging.getLogger("a_deploy_script_of_yours")  # a logger no redaction knows
+    for logger in (None, own):
+        with Bot(TOKEN, api_url=telegram.api_url) as bot:
+            bot.call("setWebhook", url=URL_WITH_TOKEN)
+        setup_webhook(app, logger=logger)
+    text = rendered(root_records)
+    assert "https://bot.example.com/123456:<redacted>" in text
+    assert BOT_SECRET not in text
