@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from .redact import redact
 from .token_source import token_source
 
 if TYPE_CHECKING:
@@ -89,7 +90,7 @@ def webhook_taken(info: Mapping[str, Any], url: str | None) -> Advice | None:
     if not current or not url or current == url:
         return None
     return Advice(
-        f"Telegram's webhook points at {current}, not at this deployment's {url}: another "
+        f"Telegram's webhook points at {redact(current)}, not at this deployment's {url}: another "
         "deployment sharing the token took it (a staging or review app?), and whichever sets "
         "it last gets every update.",
         "Give that deployment its own bot token, or turn it off there with "
