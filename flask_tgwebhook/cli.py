@@ -23,6 +23,7 @@ from flask.cli import AppGroup
 
 from .certs import check_certificate, generate_self_signed_cert, load_certificate
 from .client import Bot
+from .config import DeploySettings
 from .dispatch import qualified_name
 from .errors import Conflict, NotFound, TelegramError, Unauthorized
 from .polling import poll_updates
@@ -53,11 +54,25 @@ _CERT = click.Path(exists=True, dir_okay=False, path_type=Path)
 _SECONDS = click.IntRange(min=1)
 _DROP_HELP = "Drop the updates waiting at Telegram."
 
-tg_cli = AppGroup(
+#: Where ``--bot`` is kept for the subcommand (``click.Context.meta`` is shared by them).
+_BOT_KEY = "flask_tgwebhook.bot"
+
+
+@click.group(
     "tg",
+    cls=AppGroup,
     help="Manage the Telegram bot: its webhook, certificates and handlers.",
     context_settings={"show_default": True},
 )
+@click.option(
+    "--bot",
+    "bot_name",
+    metavar="NAME",
+    help="Which bot of the app (TelegramWebhook(app, name=NAME)); default: the unnamed one.",
+)
+@click.pass_context
+def tg_cli(ctx: click.Context, bot_name: str | None) -> None:
+    ctx.meta[_BOT_KEY] = bot_name
 
 
 class _EchoHandler(logging.Handler):
@@ -76,9 +91,15 @@ def _registered_url(info: dict[str, Any]) -> str:
     return redact(str(info.get("url") or ""), token=_state().settings.token)
 
 
+def _bot_name() -> str | None:
+    """The bot ``--bot`` names (``None``: the app's unnamed bot)."""
+    name: str | None = click.get_current_context().meta.get(_BOT_KEY)
+    return name
+
+
 def _state() -> TelegramState:
     try:
-        return get_state()
+        return get_state(name=_bot_name())
     except RuntimeError as exc:
         raise click.UsageError(str(exc)) from None
 
@@ -181,7 +202,7 @@ def set_webhook_command(
     changed in a way that would remove it, unless --no-certificate says so.
     """
     state = _state()
-    url = url or public_webhook_url(current_app.config)
+    url = url or DeploySettings.for_bot(current_app.config, state.ext.bot_name).url
     if not url:
         raise click.UsageError(
             "No webhook URL: pass --url https://host/path, or set TELEGRAM_WEBHOOK_URL "
@@ -221,6 +242,7 @@ def set_webhook_command(
             force=True,
             drop_certificate=no_certificate,
             logger=log,
+            bot=state.ext.bot_name,
         )
     # What Telegram read back: it drops the types it does not know.
     kept = report.info.get("allowed_updates") or []
@@ -341,7 +363,7 @@ def gen_cert_command(
 ) -> None:
     """Make a self-signed certificate and private key (mode 0600) for the webhook."""
     if not host:
-        url = public_webhook_url(current_app.config)
+        url = DeploySettings.for_bot(current_app.config, _bot_name()).url
         host = _host(url) if url else None
     if not host:
         raise click.UsageError("Pass --host (the public host name or IP Telegram will call).")

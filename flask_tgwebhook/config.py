@@ -102,6 +102,65 @@ def optional_flag(
     return flag({key: value}, key)
 
 
+#: Keys each bot of ``TELEGRAM_BOTS`` sets for itself; the others default to the app's own.
+PER_BOT_KEYS = frozenset(
+    {
+        "TELEGRAM_BOT_TOKEN",
+        "TELEGRAM_WEBHOOK_SECRET",
+        "TELEGRAM_WEBHOOK_PATH",
+        "TELEGRAM_WEBHOOK_URL",
+        "TELEGRAM_BOT_USERNAME",
+        "TELEGRAM_INSECURE_NO_SECRET",
+        "TELEGRAM_WEBHOOK_CERTIFICATE",
+        "TELEGRAM_WEBHOOK_IP_ADDRESS",
+    }
+)
+#: What a bot's name may be: it becomes part of its route and its environment variables.
+BOT_NAME_RE = re.compile(r"[a-z][a-z0-9_]{0,31}")
+
+
+def check_bot_name(name: str) -> str:
+    """``name`` if it can name a bot; else ``ValueError`` saying what can."""
+    if not isinstance(name, str) or not BOT_NAME_RE.fullmatch(name):
+        raise ValueError(
+            f"A bot's name must be 1-32 lowercase letters, digits or '_', starting with a "
+            f"letter (it becomes part of its route), got {name!r}."
+        )
+    return name
+
+
+def bot_config(
+    config: Mapping[str, Any], environ: Mapping[str, str], name: str
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """The config and the environment the bot ``name`` reads, as if it were alone.
+
+    Its own keys come from ``TELEGRAM_BOTS[name]`` (the usual keys without the ``TELEGRAM_``
+    prefix: ``{"BOT_TOKEN": ...}``), else the environment variable ``TELEGRAM_<NAME>_<KEY>``
+    (``TELEGRAM_SUPPORT_BOT_TOKEN``). Keys of :data:`PER_BOT_KEYS` stop there; any other key
+    falls back to the app's own ``TELEGRAM_*`` value. The route defaults to
+    ``/telegram/<name>/webhook``.
+    """
+    own = (config.get("TELEGRAM_BOTS") or {}).get(name) or {}
+    if not isinstance(own, Mapping):
+        raise RuntimeError(
+            f"TELEGRAM_BOTS[{name!r}] must be a dict of keys without the TELEGRAM_ prefix, "
+            f"such as {{'BOT_TOKEN': '...'}}, got {type(own).__name__}."
+        )
+    view = {k: v for k, v in config.items() if k.startswith("TELEGRAM_") and k not in PER_BOT_KEYS}
+    for key, value in own.items():
+        view[f"TELEGRAM_{str(key).upper().removeprefix('TELEGRAM_')}"] = value
+    prefix = f"TELEGRAM_{name.upper()}_"
+    env = {k: v for k, v in environ.items() if k.startswith("TELEGRAM_") and k not in PER_BOT_KEYS}
+    for key, value in environ.items():
+        if key.startswith(prefix):
+            env["TELEGRAM_" + key[len(prefix) :]] = value
+    if not lookup(view, env, "TELEGRAM_WEBHOOK_PATH") and not lookup(
+        view, env, "TELEGRAM_WEBHOOK_URL"
+    ):
+        view["TELEGRAM_WEBHOOK_PATH"] = f"/telegram/{name}/webhook"
+    return view, env
+
+
 def whole_number(config: Mapping[str, Any], key: str, minimum: int = 1) -> int:
     """``config[key]`` as an int of at least ``minimum`` (digit strings from the environment
     too); otherwise a ``RuntimeError`` that names the key and the rule."""
@@ -358,6 +417,16 @@ class DeploySettings:
     drop_pending_updates: bool
     #: ``TELEGRAM_BOT_ENABLED``: off removes this app's webhook instead of setting it.
     enabled: bool
+
+    @classmethod
+    def for_bot(
+        cls, config: Mapping[str, Any], name: str | None, environ: Mapping[str, str] | None = None
+    ) -> DeploySettings:
+        """The deploy keys of the bot ``name`` (``None``: the app's unnamed bot)."""
+        env = os.environ if environ is None else environ
+        if name is None:
+            return cls.from_config(config, env)
+        return cls.from_config(*bot_config(config, env, name))
 
     @classmethod
     def from_config(

@@ -8,13 +8,14 @@ they can be declared at import time; everything that depends on an app's config 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from flask import Flask
 
-from .config import DEFAULTS, Settings, apply_defaults
+from .config import DEFAULTS, Settings, apply_defaults, bot_config, check_bot_name
 from .dispatch import HandlerTable, Router
 from .executors import make_executor
 from .external.hooks import ExternalLinks
@@ -44,16 +45,25 @@ class TelegramWebhook(ExternalLinks, Router):
     :param store: a store, or a factory ``(app, settings) -> store``; defaults to the one
         ``TELEGRAM_STORE_URL`` names (see :func:`~flask_tgwebhook.stores.open_store`): an
         SQLite file in the instance folder when unset.
-    :param blueprint_name: the name of the webhook Blueprint (endpoint ``<name>.webhook``).
+    :param name: ``None`` for the app's bot; a name for one more bot in the same app, with its
+        own token, route (default ``/telegram/<name>/webhook``), secret, handlers and state,
+        configured in ``TELEGRAM_BOTS[name]`` (see :func:`~flask_tgwebhook.config.bot_config`).
+    :param blueprint_name: the name of the webhook Blueprint (endpoint ``<name>.webhook``);
+        default ``tgwebhook``, or ``tgwebhook_<name>`` for a named bot.
     """
 
     def __init__(
         self,
         app: Flask | None = None,
         *,
+        name: str | None = None,
         store: DedupeStore | StoreFactory | None = None,
-        blueprint_name: str = "tgwebhook",
+        blueprint_name: str | None = None,
     ) -> None:
+        #: The bot's name in the app (``None``: the app's unnamed bot).
+        self.bot_name = check_bot_name(name) if name is not None else None
+        if blueprint_name is None:
+            blueprint_name = "tgwebhook" if name is None else f"tgwebhook_{name}"
         super().__init__(name=blueprint_name)
         self._store = store
         self.blueprint_name = blueprint_name
@@ -64,18 +74,27 @@ class TelegramWebhook(ExternalLinks, Router):
 
     def init_app(self, app: Flask) -> None:
         """Read the config, register the webhook Blueprint and the ``flask tg`` commands."""
-        if EXTENSION_KEY in app.extensions:
+        first: TelegramState | None = app.extensions.get(EXTENSION_KEY)
+        if first is not None and self.bot_name in first.bots:
             raise RuntimeError(
-                "A 'TelegramWebhook' instance has already been registered on this Flask app. "
-                "Import and use that instance instead."
+                "A 'TelegramWebhook' instance has already been registered on this Flask app"
+                + (f" for the bot {self.bot_name!r}" if self.bot_name else "")
+                + ". Import and use that instance instead, or give another bot its own name."
             )
         apply_defaults(app.config, DEFAULTS)
         apply_defaults(app.config, FLOOD_DEFAULTS)
-        settings = Settings.from_config(app.config)
-        # Like every other key, the config shows the value in use (here: derived, maybe).
-        app.config["TELEGRAM_WEBHOOK_PATH"] = settings.webhook_path
+        if self.bot_name is None:
+            settings = Settings.from_config(app.config)
+            # Like every other key, the config shows the value in use (here: derived, maybe).
+            app.config["TELEGRAM_WEBHOOK_PATH"] = settings.webhook_path
+        else:
+            settings = Settings.from_config(*bot_config(app.config, os.environ, self.bot_name))
         state = TelegramState(self, app, settings, self._make_store(app, settings))
-        app.extensions[EXTENSION_KEY] = state
+        if first is not None:
+            state.bots = first.bots  # one registry per app, shared by its bots
+            first.bots[self.bot_name] = state
+        if first is None or self.bot_name is None:
+            app.extensions[EXTENSION_KEY] = state  # the key holds the unnamed bot when there is one
         state.executor = make_executor(state)
         if state.executor is not None:
             state.executor.start()
@@ -83,7 +102,13 @@ class TelegramWebhook(ExternalLinks, Router):
         # Tokens out of this package's tracebacks (a handler may quote a Bot API URL), and
         # link tokens out of Flask's "Exception on <path>" line on the app's logger.
         install_log_redaction(app.name)
-        self.external_hooks.init_app(app, settings)  # signed links for other services
+        if self.bot_name is None:
+            self.external_hooks.init_app(app, settings)  # signed links for other services
+        elif self.external_hooks.hooks:
+            raise RuntimeError(
+                f"Signed links (@external) are served for the app's unnamed bot only; move the "
+                f"@external handlers of the bot {self.bot_name!r} to the unnamed bot."
+            )
         if settings.fast_path:  # inside ProxyFix, which must fix the address before us
             install_fast_path(app, f"{self.blueprint_name}.webhook")
         if settings.trusted_proxies:

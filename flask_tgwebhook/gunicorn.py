@@ -148,7 +148,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from .errors import TelegramError
     from .redact import RedactingFilter, redact
-    from .startup import setup_webhook
+    from .startup import setup_webhooks
 
     args = list(sys.argv[1:] if argv is None else argv)
     handler = logging.StreamHandler(sys.stderr)
@@ -169,7 +169,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_CONFIG
     try:
         with app.app_context():
-            setup_webhook(app, logger=logging.getLogger("flask_tgwebhook.startup"))
+            setup_webhooks(app, logger=logging.getLogger("flask_tgwebhook.startup"))
     except RuntimeError as exc:
         log.error("%s", exc)
         return EXIT_CONFIG

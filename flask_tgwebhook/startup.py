@@ -185,6 +185,7 @@ def setup_webhook(
     drop_certificate: bool = False,
     environ: Mapping[str, str] | None = None,
     logger: logging.Logger | None = None,
+    bot: str | None = None,
 ) -> WebhookReport:
     """Set ``app``'s webhook: the one function behind ``flask tg set-webhook``, the gunicorn
     start-up hook and the testing helper ``connect_webhook``.
@@ -201,13 +202,15 @@ def setup_webhook(
         off only for an emulator or a local Bot API server that accepts them.
     :param drop_certificate: let setWebhook without ``certificate`` remove the one Telegram
         has (otherwise it is kept; see :func:`ensure_webhook`).
+    :param bot: the name of the bot to set up (``None``: the app's unnamed bot); see
+        :func:`setup_webhooks` for all of them.
     :raises RuntimeError: the configuration does not say enough; the message says the fix.
     :raises flask_tgwebhook.errors.TelegramError: the Bot API refused or could not be reached.
     """
     log = logger or _default_logger
-    state = get_state(app)
+    state = get_state(app, name=bot)
     settings = state.settings
-    deploy = DeploySettings.from_config(app.config, environ)
+    deploy = DeploySettings.for_bot(app.config, state.ext.bot_name, environ)
     url = url or deploy.url
     if not settings.token:
         if not deploy.enabled:
@@ -222,16 +225,16 @@ def setup_webhook(
         certificate = _certificate(certificate if certificate is not None else deploy.certificate)
     # A throwaway client: this may run in a server's master process, and a pooled
     # connection made here must not be inherited by the forked workers.
-    bot = patient_bot(settings, STARTUP_FLOOD_WAIT)
+    client = patient_bot(settings, STARTUP_FLOOD_WAIT)
     try:
         if not deploy.enabled:
-            return _disable(bot, url, log)
+            return _disable(client, url, log)
         log.info("Webhook URL: %s", url)
         for advice in (token_shadowed(app.config, environ), links_without_secret_key(app)):
             if advice:
                 log.warning("%s", advice)
         return ensure_webhook(
-            bot,
+            client,
             str(url),
             secret_token=secret_token or settings.webhook_secret,
             certificate=certificate,
@@ -249,7 +252,16 @@ def setup_webhook(
             logger=log,
         )
     finally:
-        bot.close()
+        client.close()
+
+
+def setup_webhooks(
+    app: Flask, *, logger: logging.Logger | None = None, **options: Any
+) -> dict[str | None, WebhookReport]:
+    """:func:`setup_webhook` for every bot of ``app`` (the unnamed one first), as the gunicorn
+    start-up hook runs it; ``options`` go to each call. Returns each bot's report by name."""
+    names = sorted(get_state(app).bots, key=lambda name: (name is not None, name or ""))
+    return {name: setup_webhook(app, bot=name, logger=logger, **options) for name in names}
 
 
 def _either(given: T | None, configured: T) -> T:

@@ -37,21 +37,38 @@ EXTENSION_KEY = "tgwebhook"
 USERNAME_RETRY_AFTER = 60
 
 
-def get_state(app: Flask | None = None, ext: TelegramWebhook | None = None) -> TelegramState:
-    """The state of ``app`` (default: the current app).
+def get_state(
+    app: Flask | None = None, ext: TelegramWebhook | None = None, *, name: str | None = None
+) -> TelegramState:
+    """The state of a bot of ``app`` (default: the current app).
 
-    :param ext: when given, the state must belong to this extension object.
-    :raises RuntimeError: the extension is not set up on the app; the message says the fix.
+    :param ext: the bot of this extension object (it must be set up on the app).
+    :param name: else the bot of this name (``None``: the unnamed bot, or the only one).
+    :raises RuntimeError: the extension is not set up on the app, or has no such bot; the
+        message says the fix.
     """
     app = current_app if app is None else app
-    state: TelegramState | None = app.extensions.get(EXTENSION_KEY)
-    if state is None:
+    first: TelegramState | None = app.extensions.get(EXTENSION_KEY)
+    if first is None:
         raise RuntimeError(
             f"flask_tgwebhook is not set up on the app {app.name!r}. Call tg.init_app(app) "
             "first (or TelegramWebhook(app)), in the app or the factory the server loads."
         )
-    if ext is not None and state.ext is not ext:
-        raise RuntimeError("This app was set up by a different TelegramWebhook instance.")
+    if ext is not None:
+        state = first.bots.get(ext.bot_name)
+        if state is None or state.ext is not ext:
+            raise RuntimeError("This app was set up by a different TelegramWebhook instance.")
+        return state
+    state = first.bots.get(name)
+    if state is None and name is None and len(first.bots) == 1:
+        return first  # one named bot and nothing else: it is the bot
+    if state is None:
+        names = ", ".join(repr(n) for n in first.bots if n is not None) or "none"
+        raise RuntimeError(
+            f"The app {app.name!r} has no bot named {name!r} (named bots: {names}); pass the "
+            "name of one (flask tg --bot NAME), or set one up with TelegramWebhook(app, "
+            "name=...)."
+        )
     return state
 
 
@@ -74,6 +91,8 @@ class TelegramState:
         self.flood = FloodSettings.from_config(app.config)
         #: Counts of received, handled, unhandled, failed, duplicate and rejected updates.
         self.stats: Counter[str] = Counter()
+        #: Every bot of the app by name (``None``: the unnamed one); shared by their states.
+        self.bots: dict[str | None, TelegramState] = {ext.bot_name: self}
         #: The background executor (``TELEGRAM_EXECUTOR``), or ``None`` to handle inline.
         self.executor: BackgroundExecutor | None = None
         #: The signed links' per-app state (see :mod:`flask_tgwebhook.external`).
