@@ -15,13 +15,14 @@ not at the first update in production, with two exceptions made on purpose:
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 from urllib.parse import urlsplit
 
 from .netguard import IPNetwork, parse_networks
@@ -230,6 +231,30 @@ def public_host(config: Mapping[str, Any], environ: Mapping[str, str]) -> str | 
     return None
 
 
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def config_errors_without_locals(read: Callable[P, R]) -> Callable[P, R]:
+    """Re-raise ``read``'s ``RuntimeError`` as a new one, from a frame with no config in it.
+
+    The frames that read the config hold the whole config and the token in their locals,
+    and error trackers (Sentry) record the locals of every frame in a traceback: only the
+    message, which never quotes a secret, comes along.
+    """
+
+    @functools.wraps(read)
+    def checked(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return read(*args, **kwargs)
+        except RuntimeError as exc:
+            message = str(exc)
+        del args, kwargs  # the config and the environment
+        raise RuntimeError(message)
+
+    return checked
+
+
 @dataclass(frozen=True)
 class Settings:
     """What the extension needs from the app's config, checked and read once."""
@@ -298,6 +323,7 @@ class Settings:
         return f"{scheme}://{rest.split('/', 1)[0]}"
 
     @classmethod
+    @config_errors_without_locals
     def from_config(
         cls, config: Mapping[str, Any], environ: Mapping[str, str] | None = None
     ) -> Settings:
@@ -419,6 +445,7 @@ class DeploySettings:
     enabled: bool
 
     @classmethod
+    @config_errors_without_locals
     def for_bot(
         cls, config: Mapping[str, Any], name: str | None, environ: Mapping[str, str] | None = None
     ) -> DeploySettings:
@@ -429,6 +456,7 @@ class DeploySettings:
         return cls.from_config(*bot_config(config, env, name))
 
     @classmethod
+    @config_errors_without_locals
     def from_config(
         cls, config: Mapping[str, Any], environ: Mapping[str, str] | None = None
     ) -> DeploySettings:

@@ -29,7 +29,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .config import flag, seconds, whole_number
+from .config import config_errors_without_locals, flag, seconds, whole_number
 from .stores.base import DedupeStore
 
 __all__ = ["DEFAULTS", "FloodControl", "FloodSettings", "is_message"]
@@ -81,6 +81,7 @@ class FloodSettings:
     group_per_minute: int
 
     @classmethod
+    @config_errors_without_locals
     def from_config(cls, config: Mapping[str, Any]) -> FloodSettings:
         merged = {**DEFAULTS, **{k: v for k, v in config.items() if k in DEFAULTS}}
         return cls(

@@ -631,3 +631,30 @@ def test_setup_webhook_never_logs_a_token_inside_the_registered_url(
     text = rendered(root_records)
     assert "https://bot.example.com/123456:<redacted>" in text
     assert BOT_SECRET not in text
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        {"TELEGRAM_API_URL": "api.telegram.org"},
+        {"TELEGRAM_MAX_BODY_SIZE": "lots"},
+        {"TELEGRAM_WEBHOOK_SECRET": "not allowed!"},
+        {"TELEGRAM_EXTERNAL_PATH": "relative"},
+        {"TELEGRAM_EXTERNAL_RATE_LIMIT": "lots"},
+        {"TELEGRAM_FLOOD_PER_SECOND": "fast"},
+    ],
+)
+def test_no_frame_of_a_start_up_config_error_holds_the_token(config: dict[str, Any]) -> None:
+    """Finding 10: start-up config errors carried ``token`` and ``config`` locals."""
+    app = Flask("config_error")
+    app.config.update(TELEGRAM_BOT_TOKEN=TOKEN, SECRET_KEY=KEY, **config)
+    with pytest.raises(RuntimeError) as info:
+        TelegramWebhook(app)
+    assert leaked_locals(info.value) == []
+    assert leaked_locals(info.value, KEY) == []
+
+    named = Flask("named_config_error")
+    named.config.update(TELEGRAM_BOTS={"support": {"BOT_TOKEN": TOKEN, "API_URL": "nowhere"}})
+    with pytest.raises(RuntimeError) as info:
+        TelegramWebhook(named, name="support")
+    assert leaked_locals(info.value) == []

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from ..config import whole_number
+from ..config import config_errors_without_locals, whole_number
 from .ratelimit import RateLimiter
 
 if TYPE_CHECKING:
@@ -40,6 +40,7 @@ class ExternalSettings:
     storage_uri: str
 
     @classmethod
+    @config_errors_without_locals
     def from_config(cls, config: Mapping[str, Any], webhook_path: str) -> ExternalSettings:
         """Check the config; raises ``RuntimeError`` with a sentence saying the fix."""
         path = str(config["TELEGRAM_EXTERNAL_PATH"]).rstrip("/")
