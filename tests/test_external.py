@@ -1,4 +1,4 @@
-"""Links for other services: every answer of DESIGN.md's "Webhooks from other services"."""
+"""Links for other services: every answer of the table in docs/external.rst."""
 
 from __future__ import annotations
 

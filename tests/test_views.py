@@ -1,4 +1,4 @@
-"""Every row of DESIGN.md's table "The webhook request", over the Flask test client."""
+"""Every row of the webhook table (docs/webhook.rst), over the Flask test client."""
 
 from __future__ import annotations
 
