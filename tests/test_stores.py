@@ -397,3 +397,22 @@ def test_sqlite_sweeps_expired_rows_in_batches(tmp_path: Path) -> None:
     conn = store._conn()
     assert conn.execute("SELECT key FROM marks").fetchall() == [("live",)]
     store.close()
+
+
+def test_sqlite_done_marks_ride_along_with_claims(tmp_path: Path) -> None:
+    """Done marks wait for the next claim (at most MAX_CARRIED at a time) or the housekeeper."""
+    store = SqliteStore(tmp_path / "store.sqlite3")
+    other = SqliteStore(tmp_path / "store.sqlite3")  # another worker
+    keys = [f"u{i}" for i in range(40)]
+    for key in keys:
+        assert store.claim(key, 60) is Claim.NEW
+    for key in keys:
+        store.finish(key, 600)
+    assert store.claim("u0", 60) is Claim.DONE  # this process knows at once
+    assert store.claim("next", 60) is Claim.NEW
+    store.finish("u1", 600)
+    store.set("u1", "running", 60)  # a later write wins over a waiting done mark
+    wait_until(lambda: all(other.claim(k, 60) is Claim.DONE for k in keys[2:]))
+    assert other.claim("u1", 60) is Claim.RUNNING
+    store.close()
+    other.close()

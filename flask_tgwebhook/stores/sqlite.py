@@ -131,6 +131,7 @@ _SWEEP_ALBUMS = (
     "DELETE FROM albums WHERE album IN (SELECT album FROM albums WHERE expires <= ? LIMIT ?)"
 )
 _CLAIM_SQL = [_claim_sql(n) for n in range(MAX_CARRIED + 1)]
+_MAX_FLAT = 3 * MAX_CARRIED
 #: Connections a forked child inherited: kept referenced, because closing them in the child
 #: could touch the parent's locks and log.
 _INHERITED: list[sqlite3.Connection] = []
@@ -165,7 +166,8 @@ class SqliteStore(Store):
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
-        self._finished: dict[str, float] = {}  # done marks not yet written: key -> expiry
+        #: Done marks not yet written, flat as the claim's parameters: key, DONE, expiry, ...
+        self._finished: list[object] = []
         self._housekeeper: threading.Thread | None = None
         self._stop = threading.Event()
 
@@ -203,13 +205,11 @@ class SqliteStore(Store):
         return None if row is None else str(row[0])
 
     def set(self, key: str, value: str, ttl: float) -> None:
-        with self._lock:
-            self._finished.pop(key, None)
+        self._forget(key)
         self._conn().execute(_SET, (key, value, time.time() + ttl))
 
     def delete(self, key: str) -> None:
-        with self._lock:
-            self._finished.pop(key, None)
+        self._forget(key)
         self._conn().execute("DELETE FROM marks WHERE key = ?", (key,))
 
     def incr(self, key: str, ttl: float) -> int:
@@ -221,49 +221,55 @@ class SqliteStore(Store):
     # -- dedupe (the hot path) ----------------------------------------------------------
 
     def claim(self, key: str, lease: float) -> Claim:
-        conn = self._conn()
+        conn = getattr(self._local, "conn", None) or self._conn()
         now = time.time()
         with self._lock:
-            carried = self._finished
-            if len(carried) > MAX_CARRIED:
-                carried = dict(list(carried.items())[:MAX_CARRIED])
-                for done in carried:
-                    del self._finished[done]
-            else:
-                self._finished = {}
-        params: list[object] = []
-        for done, expires in carried.items():
-            params += (done, DONE, expires)
-        params += (key, RUNNING, now + lease, now)
+            carried = self._finished  # flat: key, DONE, expiry, key, DONE, expiry, ...
+            self._finished = carried[_MAX_FLAT:]
+        del carried[_MAX_FLAT:]
+        count = len(carried) // 3
+        params = [*carried, key, RUNNING, now + lease, now]
         try:
-            won = conn.execute(_CLAIM_SQL[len(carried)], params).rowcount == len(carried) + 1
+            won = conn.execute(_CLAIM_SQL[count], params).rowcount == count + 1
         except BaseException:
             self._carry_back(carried)
             raise
         if won:
             return Claim.NEW
-        if key in carried:
+        if key in carried[::3]:
             return Claim.DONE
         return Claim.DONE if self.get(key) == DONE else Claim.RUNNING
 
     def finish(self, key: str, ttl: float) -> None:
         """Mark ``key`` done: written by the next claim, or within :data:`FLUSH_DELAY`."""
-        self._conn()  # starts the housekeeper in this process if needed
+        expires = time.time() + ttl
         with self._lock:
-            self._finished[key] = time.time() + ttl
+            self._finished += (key, DONE, expires)
+        if self._housekeeper is None:
+            self._conn()  # starts the housekeeper in this process
 
-    def _carry_back(self, carried: dict[str, float]) -> None:
+    def _forget(self, key: str) -> None:
+        """Drop a waiting done mark of ``key`` (it is being set or deleted now)."""
         with self._lock:
-            self._finished = {**carried, **self._finished}
+            flat = self._finished
+            if key in flat[::3]:
+                self._finished = [
+                    v for i in range(0, len(flat), 3) if flat[i] != key for v in flat[i : i + 3]
+                ]
+
+    def _carry_back(self, carried: list[object]) -> None:
+        with self._lock:
+            self._finished = carried + self._finished
 
     def flush(self) -> None:
         """Write the done marks still waiting (the housekeeper does it within FLUSH_DELAY)."""
         with self._lock:
-            carried, self._finished = self._finished, {}
+            carried, self._finished = self._finished, []
         if not carried:
             return
+        rows = [carried[i : i + 3] for i in range(0, len(carried), 3)]
         try:
-            self._conn().executemany(_SET, [(k, DONE, e) for k, e in carried.items()])
+            self._conn().executemany(_SET, rows)
         except BaseException:
             self._carry_back(carried)
             raise
