@@ -31,7 +31,7 @@ from .redact import redact
 from .startup import patient_bot, setup_webhook
 from .startup_warnings import CertificateWouldBeDropped
 from .state import get_state
-from .token_source import token_source
+from .token_source import refused_token
 from .tokens import NO_TOKEN
 from .update import UPDATE_TYPES
 from .webhook_url import WebhookURLError, public_webhook_url, validate_webhook_url
@@ -117,12 +117,8 @@ def _telegram(state: TelegramState) -> Iterator[tuple[Bot, logging.Logger]]:
     try:
         yield bot, log
     except (Unauthorized, NotFound) as exc:
-        where = token_source(current_app.config).where
-        raise click.ClickException(
-            f"Telegram does not accept the token of bot {bot.bot_id} from {where} "
-            f"({exc.error_code} {redact(exc.description)}): the token is wrong or was revoked. "
-            f"Copy it again from @BotFather into {where}, and check TELEGRAM_API_URL."
-        ) from None
+        error = f"{exc.error_code} {redact(exc.description)}"
+        raise click.ClickException(refused_token(current_app.config, bot.bot_id, error)) from None
     except Conflict as exc:
         raise click.ClickException(
             f"Telegram refused getUpdates (409 {redact(exc.description)}). Either a webhook is "

@@ -146,9 +146,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Load the Flask app named in ``argv`` and configure its webhook; the exit status."""
     from flask.cli import NoAppException, ScriptInfo
 
-    from .errors import TelegramError
+    from .errors import NotFound, TelegramError, Unauthorized
     from .redact import RedactingFilter, redact
     from .startup import setup_webhooks
+    from .state import get_state
+    from .token_source import refused_token
 
     args = list(sys.argv[1:] if argv is None else argv)
     handler = logging.StreamHandler(sys.stderr)
@@ -173,6 +175,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except RuntimeError as exc:
         log.error("%s", exc)
         return EXIT_CONFIG
+    except (Unauthorized, NotFound) as exc:
+        # Say where the refused token came from: a config value may hide the exported one.
+        error = f"{exc.error_code} {redact(exc.description)}"
+        try:
+            bot_id = get_state(app).settings.bot_id
+        except RuntimeError:  # several bots and no default one: the generic words
+            log.error("%s", redact(str(exc)))
+            return 1
+        log.error("%s", refused_token(app.config, bot_id, error))
+        return 1
     except TelegramError as exc:
         log.error("%s", redact(str(exc)))
         return 1

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["TokenSource", "token_source"]
+__all__ = ["TokenSource", "refused_token", "token_source"]
 
 KEY = "TELEGRAM_BOT_TOKEN"
 
@@ -38,3 +38,18 @@ def token_source(
     if configured:
         return TokenSource(f"the app's config ({KEY})", shadowed=bool(exported))
     return TokenSource(f"nowhere ({KEY} is set neither in the app's config nor the environment)")
+
+
+def refused_token(
+    config: Mapping[str, Any],
+    bot_id: int | None,
+    error: str,
+    environ: Mapping[str, str] | None = None,
+) -> str:
+    """The sentence for a token Telegram refused (``error``: its code and words, redacted)."""
+    where = token_source(config, environ).where
+    return (
+        f"Telegram does not accept the token of bot {bot_id} from {where} ({error}): the "
+        f"token is wrong or was revoked. Copy it again from @BotFather into {where}, and "
+        "check TELEGRAM_API_URL."
+    )

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 from flask import Flask
 
@@ -45,3 +50,34 @@ def test_the_config_shadowing_the_environment_is_told() -> None:
     shadow = token_source({"TELEGRAM_BOT_TOKEN": "1:placeholder"}, env)
     assert shadow.shadowed and "config" in shadow.where
     assert "environment" in token_source({}, env).where
+
+
+def test_the_start_up_hook_names_the_source_of_a_refused_token(
+    telegram: FakeTelegram, tmp_path: Path
+) -> None:
+    # The hook's child process, as gunicorn runs it, with the token exported.
+    (tmp_path / "botapp.py").write_text(
+        "import os\nfrom flask import Flask\nfrom flask_tgwebhook import TelegramWebhook\n"
+        "app = Flask(__name__)\napp.config['TELEGRAM_API_URL'] = os.environ['TEST_API_URL']\n"
+        "TelegramWebhook(app)\n"
+    )
+    env = {
+        **os.environ,
+        "TELEGRAM_BOT_TOKEN": REFUSED,
+        "TELEGRAM_WEBHOOK_URL": "https://127.0.0.1:8443/telegram/webhook",
+        "TEST_API_URL": telegram.api_url,
+        "PYTHONPATH": str(tmp_path),
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "flask_tgwebhook.gunicorn", "botapp:app"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 1
+    [line] = [line for line in done.stderr.splitlines() if line.startswith("ERROR")]
+    assert "from the environment variable TELEGRAM_BOT_TOKEN (401" in line
+    assert REFUSED.split(":")[1] not in done.stderr
