@@ -307,3 +307,27 @@ def test_signed_links_without_secret_key(telegram: FakeTelegram) -> None:
 )
 def test_delivery_errors_explained(message: str, words: str) -> None:
     assert words in explain_delivery_error(message)
+
+
+def test_plain_http_on_the_https_port(telegram: FakeTelegram, served: Any) -> None:
+    app, _, _ = served
+    plain = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=plain.serve_forever, daemon=True)
+    thread.start()
+    try:
+        app.config["TELEGRAM_WEBHOOK_URL"] = f"https://127.0.0.1:{plain.server_port}{PATH}"
+        found = problems(doctor(app, "--local"))
+    finally:
+        plain.shutdown()
+        plain.server_close()
+        thread.join(5)
+    assert any("No TLS 1.2+ handshake" in line and "plain http" in line for line in found)
+
+
+def test_a_url_whose_path_the_app_does_not_serve(telegram: FakeTelegram, served: Any) -> None:
+    app, server, _ = served
+    # The app was set up for /telegram/webhook; the URL (a proxy's) says another path.
+    app.config["TELEGRAM_WEBHOOK_URL"] = server.url.replace(PATH, "/bot/hook")
+    found = problems(doctor(app, "--local"))
+    assert any("Telegram calls /bot/hook, but the app's route is" in line for line in found)
+    assert any("answers 404" in line and "TELEGRAM_WEBHOOK_PATH" in line for line in found)
