@@ -262,3 +262,32 @@ def test_the_gunicorn_config_honours_port_and_web_concurrency(
         conf = importlib.reload(flask_tgwebhook.gunicorn_conf)
     assert conf.bind == ["127.0.0.1:8000"] and conf.workers == 2
     assert os.environ.get("PORT") is None
+
+
+@pytest.mark.slow
+def test_the_hook_uploads_gunicorns_self_signed_certificate(
+    tmp_path: Path, telegram: FakeTelegram
+) -> None:
+    deploy_dir = tmp_path / "deploy"
+    deploy_dir.mkdir()
+    cli = cli_app(telegram, "https://127.0.0.1:8443/telegram/webhook")
+    cert, key = gen_cert(cli, tmp_path / "tls")
+    env = {
+        **server_env(telegram, deploy_dir),
+        "TELEGRAM_BOT_ENABLED": "true",
+        # The URL the world would use; gunicorn itself listens on a free port here.
+        "TELEGRAM_WEBHOOK_URL": "https://127.0.0.1:8443/telegram/webhook",
+    }
+    gunicorn = Gunicorn(
+        "deploy_app:app",
+        chdir=APPS,
+        log_dir=tmp_path / "logs",
+        env=env,
+        args=[*CONF, "--certfile", str(cert), "--keyfile", str(key)],
+    )
+    try:
+        [call] = telegram.calls_to("setWebhook")
+        assert call.files["certificate"] == cert.read_bytes()
+        assert telegram.webhook_info()["has_custom_certificate"] is True
+    finally:
+        gunicorn.stop()
