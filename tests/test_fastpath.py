@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -284,3 +285,23 @@ def test_the_fast_path_raises_in_testing_like_flask() -> None:
             app.test_client().post(WEBHOOK, headers=HEADERS, data=body(make_update(update_id=51)))
     finally:
         signals.update_received.disconnect(explode)
+
+
+def test_the_thread_executor_runs_fast_path_updates_in_the_background() -> None:
+    app, tg = make_bot(fast=True, TELEGRAM_EXECUTOR="thread")
+    release, ran = threading.Event(), threading.Event()
+    seen: list[tuple[int, str]] = []
+
+    @tg.callback_query
+    def slow(update: Update) -> None:
+        assert release.wait(10), "the test never released the handler"
+        seen.append((update.update_id, current_app.name))
+        ran.set()
+
+    update = body(make_update("callback_query", data="later", update_id=61))
+    answer = app.test_client().post(WEBHOOK, headers=HEADERS, data=update)
+    assert answer.status_code == 200  # answered while the handler still waits
+    assert seen == []
+    release.set()
+    assert ran.wait(10)
+    assert seen == [(61, app.name)]
