@@ -60,6 +60,12 @@ DEFAULTS: dict[str, Any] = {
     "TELEGRAM_EXECUTOR_THREADS": 4,
     "TELEGRAM_EXECUTOR_QUEUE": 100,
     "TELEGRAM_MEDIA_GROUP_WAIT": 1.0,
+    # Signed links for other services (flask_tgwebhook.external).
+    "TELEGRAM_EXTERNAL_PATH": "/telegram/external",
+    "TELEGRAM_EXTERNAL_BASE_URL": None,
+    "TELEGRAM_EXTERNAL_MAX_BODY_SIZE": 1024 * 1024,
+    "TELEGRAM_EXTERNAL_RATE_LIMIT": None,
+    "TELEGRAM_RATELIMIT_STORAGE_URI": "memory://",
 }
 
 #: The webhook route when neither TELEGRAM_WEBHOOK_PATH nor TELEGRAM_WEBHOOK_URL says one.
@@ -290,6 +296,16 @@ class Settings:
     executor_queue: int = 100
     #: Seconds without a new part before an album goes to its handler.
     media_group_wait: float = 1.0
+    #: ``TELEGRAM_EXTERNAL_PATH``: the signed links' route prefix, without a trailing slash.
+    external_path: str = "/telegram/external"
+    #: ``TELEGRAM_EXTERNAL_BASE_URL``: the origin links are made on (else the webhook's).
+    external_base_url: str | None = None
+    #: ``TELEGRAM_EXTERNAL_MAX_BODY_SIZE``: larger link bodies get 413.
+    external_max_body_size: int = 1024 * 1024
+    #: ``TELEGRAM_EXTERNAL_RATE_LIMIT`` in ``limits`` notation, or ``None``.
+    external_rate_limit: str | None = None
+    #: ``TELEGRAM_RATELIMIT_STORAGE_URI`` (it may hold a password: not in ``repr``).
+    ratelimit_storage_uri: str = field(default="memory://", repr=False)
     #: Why the webhook can't serve (no token and no secret, a malformed token), or ``None``.
     #: The app still starts; the webhook answers 503 and logs this once at ERROR.
     problem: str | None = None
@@ -368,6 +384,7 @@ class Settings:
             executor_threads=whole_number(config, "TELEGRAM_EXECUTOR_THREADS"),
             executor_queue=whole_number(config, "TELEGRAM_EXECUTOR_QUEUE"),
             media_group_wait=seconds(config, "TELEGRAM_MEDIA_GROUP_WAIT"),
+            **_external(config, path),
         )
 
 
@@ -542,3 +559,57 @@ def _store_url(config: Mapping[str, Any], env: Mapping[str, str]) -> str | None:
             "the value set is none of these."
         )
     return str(url)
+
+
+_LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
+_EXTERNAL_KEYS = (
+    "TELEGRAM_EXTERNAL_PATH",
+    "TELEGRAM_EXTERNAL_BASE_URL",
+    "TELEGRAM_EXTERNAL_MAX_BODY_SIZE",
+    "TELEGRAM_EXTERNAL_RATE_LIMIT",
+    "TELEGRAM_RATELIMIT_STORAGE_URI",
+)
+
+
+def _external(config: Mapping[str, Any], webhook_path: str) -> dict[str, Any]:
+    """The ``TELEGRAM_EXTERNAL_*`` keys of signed links, as :class:`Settings` fields."""
+    given = {k: config.get(k, DEFAULTS[k]) for k in _EXTERNAL_KEYS}
+    path = str(given["TELEGRAM_EXTERNAL_PATH"]).rstrip("/")
+    if not path.startswith("/"):
+        raise RuntimeError(
+            f"TELEGRAM_EXTERNAL_PATH must be a path starting with '/', got {path!r}."
+        )
+    if path == webhook_path.rstrip("/"):
+        raise RuntimeError(
+            "TELEGRAM_EXTERNAL_PATH must differ from TELEGRAM_WEBHOOK_PATH; keep the default "
+            "'/telegram/external' or pick another path."
+        )
+    rate_limit = given["TELEGRAM_EXTERNAL_RATE_LIMIT"] or None
+    return {
+        "external_path": path,
+        "external_base_url": _external_base_url(given["TELEGRAM_EXTERNAL_BASE_URL"]),
+        "external_max_body_size": whole_number(given, "TELEGRAM_EXTERNAL_MAX_BODY_SIZE"),
+        "external_rate_limit": str(rate_limit) if rate_limit else None,
+        "ratelimit_storage_uri": str(given["TELEGRAM_RATELIMIT_STORAGE_URI"] or "memory://"),
+    }
+
+
+def _external_base_url(value: Any) -> str | None:
+    """``TELEGRAM_EXTERNAL_BASE_URL`` without its trailing slash, or ``None`` when unset.
+
+    Links must be https, because the token in them is a password; plain http is accepted
+    only for loopback addresses, for local tests.
+    """
+    if not value:
+        return None
+    url = str(value).rstrip("/")
+    parts = urlsplit(url)
+    secure = parts.scheme == "https" or (
+        parts.scheme == "http" and (parts.hostname or "") in _LOOPBACK_NAMES
+    )
+    if not secure or not parts.hostname or parts.query or parts.fragment:
+        raise RuntimeError(
+            "TELEGRAM_EXTERNAL_BASE_URL must be the https origin (and optional path prefix) the "
+            f"world reaches this app at, like 'https://bot.example.com', got {url!r}."
+        )
+    return url

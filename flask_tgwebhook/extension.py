@@ -10,15 +10,16 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from flask import Flask
 
 from .config import DEFAULTS, Settings, apply_defaults, bot_config, check_bot_name
 from .dispatch import HandlerTable, Router
 from .executors import make_executor
-from .external.hooks import ExternalLinks
+from .external.registry import ExternalFn, ExternalHooks
 from .fastpath import install_fast_path
 from .flood import DEFAULTS as FLOOD_DEFAULTS
 from .lazycli import LazyGroup
@@ -36,9 +37,10 @@ __all__ = ["EXTENSION_KEY", "TelegramState", "TelegramWebhook"]
 logger = logging.getLogger("flask_tgwebhook")
 
 StoreFactory = Callable[[Flask, Settings], DedupeStore]
+F = TypeVar("F", bound=ExternalFn)
 
 
-class TelegramWebhook(ExternalLinks, Router):
+class TelegramWebhook(Router):
     """Make a Flask app a Telegram bot.
 
     :param app: the app, or ``None`` to call :meth:`init_app` later (app factories).
@@ -67,6 +69,8 @@ class TelegramWebhook(ExternalLinks, Router):
         super().__init__(name=blueprint_name)
         self._store = store
         self.blueprint_name = blueprint_name
+        #: The commands of :meth:`external`, for links from other services.
+        self.external_hooks = ExternalHooks()
         self._table: HandlerTable | None = None
         self._table_lock = threading.Lock()
         if app is not None:
@@ -103,7 +107,7 @@ class TelegramWebhook(ExternalLinks, Router):
         # link tokens out of Flask's "Exception on <path>" line on the app's logger.
         install_log_redaction(app.name)
         if self.bot_name is None:
-            self.external_hooks.init_app(app, settings)  # signed links for other services
+            state.links = self.external_hooks.init_app(app, settings)  # signed links
         elif self.external_hooks.hooks:
             raise RuntimeError(
                 f"Signed links (@external) are served for the app's unnamed bot only; move the "
@@ -137,6 +141,43 @@ class TelegramWebhook(ExternalLinks, Router):
     def state(self, app: Flask | None = None) -> TelegramState:
         """The state of ``app`` (default: the current app); see :func:`~.state.get_state`."""
         return get_state(app, self)
+
+    # -- links for other services (flask_tgwebhook.external) -----------------------------
+
+    @overload
+    def external(self, fn: F, /) -> F: ...
+    @overload
+    def external(
+        self, command: str | None = None, /, *, allow_ips: Iterable[str] | None = None
+    ) -> Callable[[F], F]: ...
+    def external(self, command: Any = None, /, *, allow_ips: Any = None) -> Any:
+        """Register ``fn(call)`` for calls to :meth:`external_url` links of ``command``:
+        ``@tg.external``, ``@tg.external("paid")`` or ``@tg.external("paid", allow_ips=[...])``.
+        See :meth:`~flask_tgwebhook.external.ExternalHooks.external`."""
+        return self.external_hooks.external(command, allow_ips=allow_ips)
+
+    def add_external(
+        self, command: str, fn: ExternalFn, *, allow_ips: Iterable[str] | None = None
+    ) -> None:
+        """The non-decorator twin of :meth:`external`."""
+        self.external_hooks.add(command, fn, allow_ips=allow_ips)
+
+    def external_url(
+        self,
+        command: str,
+        user_id: int | None = None,
+        *,
+        expires_in: float | timedelta | None = None,
+        **extra: Any,
+    ) -> str:
+        """A signed absolute https link that runs ``command`` for ``user_id`` when another
+        service calls it. See :meth:`~flask_tgwebhook.external.ExternalHooks.url`."""
+        links = self.state().links
+        if links is None:
+            raise RuntimeError(
+                "Signed links are served for the app's unnamed bot only; make the link with it."
+            )
+        return self.external_hooks.url(links, command, user_id, expires_in=expires_in, **extra)
 
     @property
     def bot(self) -> Bot:

@@ -100,12 +100,13 @@ def webhook_taken(info: Mapping[str, Any], url: str | None) -> Advice | None:
 
 def links_without_secret_key(app: Flask) -> Advice | None:
     """Signed links are registered, but there is no ``SECRET_KEY`` to sign them with."""
-    from .external.settings import EXTENSION_KEY
+    from .state import EXTENSION_KEY
 
     state = app.extensions.get(EXTENSION_KEY)
-    if state is None or not state.hooks.hooks or app.config.get("SECRET_KEY"):
+    links = state.links if state is not None else None
+    if links is None or not links.registry.hooks or app.config.get("SECRET_KEY"):
         return None
-    commands = ", ".join(sorted(state.hooks.hooks))
+    commands = ", ".join(sorted(links.registry.hooks))
     return Advice(
         f"Signed links are registered ({commands}) but SECRET_KEY is not set, so no link can "
         "be made or checked.",

@@ -12,7 +12,7 @@ import logging
 import threading
 import time
 from collections import Counter
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from flask import Flask, current_app
 
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from .client import Bot  # requests is imported with the first Bot API call
     from .executors import BackgroundExecutor
     from .extension import TelegramWebhook
+    from .external.registry import LinkState
 
 __all__ = ["EXTENSION_KEY", "TelegramState", "get_state"]
 
@@ -95,8 +96,9 @@ class TelegramState:
         self.bots: dict[str | None, TelegramState] = {ext.bot_name: self}
         #: The background executor (``TELEGRAM_EXECUTOR``), or ``None`` to handle inline.
         self.executor: BackgroundExecutor | None = None
-        #: The signed links' per-app state (see :mod:`flask_tgwebhook.external`).
-        self.links: Any = None
+        #: The signed links' per-app state (see :mod:`flask_tgwebhook.external`); ``None``
+        #: for a named bot (links are the app's unnamed bot's).
+        self.links: LinkState | None = None
         self._bot: Bot | None = None
         self._username: str | None = settings.bot_username
         self._username_retry_at = 0.0

@@ -169,7 +169,7 @@ def test_every_key_falls_back_to_the_environment(monkeypatch: pytest.MonkeyPatch
     assert s.timeout == (5.0, 2.5)
     assert s.trusted_proxies == 1
     assert s.on_error == "ack"
-    assert app.extensions["tgwebhook_external"].settings.max_body_size == 512
+    assert s.external_max_body_size == 512
 
 
 @pytest.mark.parametrize(

@@ -804,3 +804,13 @@ def test_payment_example_messages_the_user_who_paid(
     sent = telegram.calls_to("sendMessage")[1:]
     assert [c.params["chat_id"] for c in sent] == [4242, 4242]  # the failed try and the retry
     assert sent[-1].params["text"].startswith("Payment received")
+
+
+def test_links_live_in_the_one_per_app_state(app: Flask, tg: TelegramWebhook) -> None:
+    from flask_tgwebhook.state import get_state
+
+    assert [key for key in app.extensions if "tgwebhook" in key] == ["tgwebhook"]
+    links = get_state(app).links
+    assert links is not None and links.registry is tg.external_hooks
+    assert links.settings is get_state(app).settings  # TELEGRAM_EXTERNAL_* read with the rest
+    assert links.settings.external_path == "/telegram/external"

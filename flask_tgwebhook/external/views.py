@@ -17,8 +17,7 @@ from werkzeug.datastructures import Headers
 from werkzeug.exceptions import HTTPException
 
 from ..body import UnreadableBody, read_body
-from .hooks import ExternalCall, ExternalHook
-from .settings import ExternalState
+from .registry import ExternalCall, ExternalHook, LinkState
 from .signing import ExpiredLink, LinkClaims, LinkError, claims_digest, load_token, signing_keys
 
 logger = logging.getLogger("flask_tgwebhook.external")
@@ -30,11 +29,11 @@ ALLOWED_METHODS = ("GET", "POST")
 _ROUTED_METHODS = ["GET", "POST", "HEAD", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
 
-def make_external_blueprint(state: ExternalState, name: str = "tgwebhook_external") -> Blueprint:
-    """A Blueprint with the route ``<state.settings.path>/<token>`` for ``state``'s app."""
+def make_external_blueprint(state: LinkState, name: str = "tgwebhook_external") -> Blueprint:
+    """A Blueprint with the route ``<TELEGRAM_EXTERNAL_PATH>/<token>`` for ``state``'s app."""
     blueprint = Blueprint(name, __name__)
     blueprint.add_url_rule(
-        f"{state.settings.path}/<token>",
+        f"{state.settings.external_path}/<token>",
         endpoint="call",
         view_func=ExternalView(state),
         methods=_ROUTED_METHODS,
@@ -50,7 +49,7 @@ def _plain(status: int, text: str, headers: dict[str, str] | None = None) -> Res
 class ExternalView:
     """The view function; one per app, holding that app's state."""
 
-    def __init__(self, state: ExternalState) -> None:
+    def __init__(self, state: LinkState) -> None:
         self.state = state
         self.__name__ = "external_call"
 
@@ -69,7 +68,7 @@ class ExternalView:
         state = self.state
         if request.method not in ALLOWED_METHODS:
             return _plain(405, "Method not allowed: use GET or POST.", {"Allow": "GET, POST"})
-        max_size = state.settings.max_body_size
+        max_size = state.settings.external_max_body_size
         if request.content_length is not None and request.content_length > max_size:
             return self.reject(413, "Request body too large.")
         ip = request.remote_addr
@@ -84,7 +83,7 @@ class ExternalView:
             return self.reject(403, "Forbidden: this link is not valid.")
         if claims.bot_id != state.bot_id:
             return self.reject(403, "Forbidden: this link is not valid.", "made for another bot")
-        hook = state.hooks.get(claims.command)
+        hook = state.registry.get(claims.command)
         if hook is None:
             return self.reject(404, "Not found: nothing handles this link.", claims.command)
         if not hook.allows(ip):
@@ -102,7 +101,7 @@ class ExternalView:
         return self.run(hook, claims)
 
     def run(self, hook: ExternalHook, claims: LinkClaims) -> Response:
-        self.state.hooks.freeze()
+        self.state.registry.freeze()
         call = build_call(claims)
         try:
             result = hook.callback(call)

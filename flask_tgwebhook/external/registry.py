@@ -1,12 +1,13 @@
-"""The registry of external commands and the signed links that call them.
+"""The registry of external commands, the links that call them, and each app's link state.
 
-``tg.external(command)`` registers a handler; ``tg.external_url(command, user_id)`` makes
-an absolute https link whose token binds the bot, the command, the user and any extras.
+``tg.external(command)`` registers a handler in the extension's :class:`ExternalHooks`;
+``tg.external_url(command, user_id)`` makes an absolute https link whose token binds the bot,
+the command, the user and any extras; :func:`send_external_link` sends one to a user with
+previews off (Telegram fetches a link in a message to preview it, which would call it).
 """
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -16,19 +17,26 @@ from typing import TYPE_CHECKING, Any, TypeVar, overload
 from flask import Flask, current_app, has_request_context, request
 from werkzeug.datastructures import Headers
 
-from ..config import apply_defaults
+from ..netguard import NetworkAllowlist, parse_networks
 from ..redact import add_link_path
 from .ratelimit import RateLimiter
-from .settings import DEFAULTS, EXTENSION_KEY, ExternalSettings, ExternalState
 from .signing import LinkClaims, dump_token, expiry, key_fallbacks, signing_keys
 
 if TYPE_CHECKING:
+    from ..client import Bot
     from ..config import Settings
 
-logger = logging.getLogger("flask_tgwebhook.external")
+__all__ = [
+    "ExternalCall",
+    "ExternalFn",
+    "ExternalHook",
+    "ExternalHooks",
+    "LinkState",
+    "base_url",
+    "send_external_link",
+]
 
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+logger = logging.getLogger("flask_tgwebhook.external")
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,36 +75,28 @@ F = TypeVar("F", bound=ExternalFn)
 class ExternalHook:
     """One registered command: its handler and the networks allowed to call it."""
 
-    __slots__ = ("allow_ips", "callback", "command")
+    __slots__ = ("allowlist", "callback", "command")
 
     def __init__(
         self, command: str, callback: ExternalFn, allow_ips: Iterable[str] | None = None
     ) -> None:
         self.command = command
         self.callback = callback
-        self.allow_ips: tuple[IPNetwork, ...] | None = None
+        #: The webhook's allowlist, for this command's callers; ``None``: anyone.
+        self.allowlist: NetworkAllowlist | None = None
         if allow_ips is not None:
-            if isinstance(allow_ips, str):
-                allow_ips = [allow_ips]  # one network given bare, not as a list
             try:
-                self.allow_ips = tuple(ipaddress.ip_network(n, strict=False) for n in allow_ips)
-            except ValueError as exc:
+                networks = parse_networks([allow_ips] if isinstance(allow_ips, str) else allow_ips)
+            except RuntimeError:
                 raise ValueError(
                     f"allow_ips of external command {command!r} must be addresses or networks "
-                    f"like '203.0.113.7' or '203.0.113.0/24': {exc}"
+                    f"like '203.0.113.7' or '203.0.113.0/24', got {allow_ips!r}."
                 ) from None
+            self.allowlist = NetworkAllowlist(networks or ())
 
     def allows(self, remote_addr: str | None) -> bool:
         """Whether a client at ``remote_addr`` may call; a missing or garbled one may not."""
-        if self.allow_ips is None:
-            return True
-        try:
-            address: IPAddress = ipaddress.ip_address(remote_addr or "")
-        except ValueError:
-            return False  # e.g. a forged X-Forwarded-For that isn't an address: 403, not 500
-        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-            address = address.ipv4_mapped  # '::ffff:203.0.113.7' from a dual-stack socket
-        return any(address in network for network in self.allow_ips)
+        return self.allowlist is None or self.allowlist.allows(remote_addr)
 
     def __repr__(self) -> str:
         fn = self.callback
@@ -167,35 +167,25 @@ class ExternalHooks:
         """Refuse registrations from now on (called at the first external call)."""
         self._frozen = True
 
-    def init_app(self, app: Flask, bot_settings: Settings) -> ExternalState:
-        """Read the ``TELEGRAM_EXTERNAL_*`` config and register the route on ``app``."""
+    def init_app(self, app: Flask, settings: Settings) -> LinkState:
+        """Register the links' route on ``app``; what the app keeps for them.
+
+        The ``TELEGRAM_EXTERNAL_*`` keys are read with the rest, into ``settings``.
+        """
         from .views import make_external_blueprint
 
-        apply_defaults(app.config, DEFAULTS)
         key_fallbacks(app.config)  # a string there fails now, not at the first call
-        settings = ExternalSettings.from_config(app.config, bot_settings.webhook_path)
         limiter = None
-        if settings.rate_limit:
-            limiter = RateLimiter(settings.rate_limit, settings.storage_uri)
-        state = ExternalState(self, settings, bot_settings, limiter)
-        app.extensions[EXTENSION_KEY] = state
-        app.register_blueprint(make_external_blueprint(state))
-        add_link_path(settings.path)  # redacted from every log line, like bot tokens
-        return state
-
-    def state(self, app: Flask | None = None) -> ExternalState:
-        """The :class:`ExternalState` of ``app`` (default: the current app)."""
-        app = app if app is not None else current_app
-        state: ExternalState | None = app.extensions.get(EXTENSION_KEY)
-        if state is None or state.hooks is not self:
-            raise RuntimeError(
-                "External links are not set up on this app by this extension object. Call "
-                "tg.init_app(app) first."
-            )
-        return state
+        if settings.external_rate_limit:
+            limiter = RateLimiter(settings.external_rate_limit, settings.ratelimit_storage_uri)
+        links = LinkState(self, settings, limiter)
+        app.register_blueprint(make_external_blueprint(links))
+        add_link_path(settings.external_path)  # redacted from every log line, like bot tokens
+        return links
 
     def url(
         self,
+        links: LinkState,
         command: str,
         user_id: int | None = None,
         *,
@@ -204,6 +194,7 @@ class ExternalHooks:
     ) -> str:
         """An absolute https link that calls ``command`` for ``user_id`` when fetched.
 
+        :param links: the app's :class:`LinkState` (``get_state(app).links``).
         :param user_id: the Telegram user the call is for; ``None`` for a bot-wide hook.
         :param expires_in: seconds (or a ``timedelta``) after which the link answers 410.
         :param extra: JSON values signed into the link; the handler reads them as
@@ -220,20 +211,38 @@ class ExternalHooks:
                 "link answers 404 until one is.",
                 command,
             )
-        state = self.state()
-        claims = LinkClaims(state.bot_id, command, user_id, extra, expiry(expires_in))
+        claims = LinkClaims(links.bot_id, command, user_id, extra, expiry(expires_in))
         token = dump_token(signing_keys(current_app.config), claims)
-        return f"{base_url(state)}{state.settings.path}/{token}"
+        return f"{base_url(links)}{links.settings.external_path}/{token}"
 
 
-def base_url(state: ExternalState) -> str:
+@dataclass
+class LinkState:
+    """What one app keeps for its links, as ``get_state(app).links``."""
+
+    #: The extension's registry of commands.
+    registry: ExternalHooks
+    #: The app's settings (the ``external_*`` fields are the links').
+    settings: Settings
+    #: Flood protection, when ``TELEGRAM_EXTERNAL_RATE_LIMIT`` is set.
+    limiter: RateLimiter | None = None
+    #: Whether the warning that links take their origin from a request was logged.
+    host_warned: bool = False
+
+    @property
+    def bot_id(self) -> int | None:
+        """The bot every link of this app is bound to."""
+        return self.settings.bot_id
+
+
+def base_url(state: LinkState) -> str:
     """Where the world reaches this app: the configured base, or the webhook's origin.
 
     Without either, a request's ``Host`` header is used only in debug or testing mode: a
     client writes that header, and a link minted from it would send the token to the
     client's host.
     """
-    base = state.settings.base_url or state.bot_settings.public_base_url
+    base = state.settings.external_base_url or state.settings.public_base_url
     if base:
         return base.rstrip("/")
     if has_request_context() and (current_app.debug or current_app.testing):
@@ -254,47 +263,28 @@ def base_url(state: ExternalState) -> str:
     )
 
 
-class ExternalLinks:
-    """The extension's side of external links: ``tg.external``, ``tg.add_external`` and
-    ``tg.external_url``, each handing over to one :class:`ExternalHooks` per extension."""
+def send_external_link(
+    bot: Bot,
+    chat_id: int | str,
+    text: str,
+    url: str,
+    *,
+    button: str | None = None,
+    **params: Any,
+) -> Any:
+    """Send ``url`` to ``chat_id`` with link previews off, and return the sent Message.
 
-    @property
-    def external_hooks(self) -> ExternalHooks:
-        """The registry behind :meth:`external`, made on first use."""
-        hooks: ExternalHooks | None = self.__dict__.get("_external_hooks")
-        if hooks is None:
-            hooks = self.__dict__["_external_hooks"] = ExternalHooks()
-        return hooks
-
-    @overload
-    def external(self, fn: F, /) -> F: ...
-    @overload
-    def external(
-        self, command: str | None = None, /, *, allow_ips: Iterable[str] | None = None
-    ) -> Callable[[F], F]: ...
-    def external(self, command: Any = None, /, *, allow_ips: Any = None) -> Any:
-        """Register ``fn(call)`` for calls to :meth:`external_url` links of ``command``.
-
-        ``@tg.external`` (the function's name is the command), ``@tg.external("paid")`` or
-        ``@tg.external("paid", allow_ips=["203.0.113.0/24"])``. See
-        :meth:`ExternalHooks.external`.
-        """
-        return self.external_hooks.external(command, allow_ips=allow_ips)
-
-    def add_external(
-        self, command: str, fn: ExternalFn, *, allow_ips: Iterable[str] | None = None
-    ) -> None:
-        """The non-decorator twin of :meth:`external`."""
-        self.external_hooks.add(command, fn, allow_ips=allow_ips)
-
-    def external_url(
-        self,
-        command: str,
-        user_id: int | None = None,
-        *,
-        expires_in: float | timedelta | None = None,
-        **extra: Any,
-    ) -> str:
-        """A signed absolute https link that runs ``command`` for ``user_id`` when another
-        service calls it with GET or POST. See :meth:`ExternalHooks.url`."""
-        return self.external_hooks.url(command, user_id, expires_in=expires_in, **extra)
+    :param text: the message. Without ``button`` the link goes on a line of its own after
+        it, so use plain text or ``parse_mode="HTML"`` (MarkdownV2 would need the link escaped).
+    :param button: put the link in an inline keyboard button with this label instead; the
+        text is then left as it is, in any parse mode.
+    :param params: more sendMessage parameters (``parse_mode``, ``message_thread_id``, ...).
+    """
+    if button is not None:
+        if "reply_markup" in params:
+            raise ValueError("Pass button or reply_markup, not both: the button is the markup.")
+        params["reply_markup"] = {"inline_keyboard": [[{"text": button, "url": url}]]}
+    else:
+        text = f"{text}\n{url}" if text else url
+    params["link_preview_options"] = {"is_disabled": True}
+    return bot.call("sendMessage", chat_id=chat_id, text=text, **params)
