@@ -2,15 +2,30 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from setuptools import find_packages, setup
 
 HERE = Path(__file__).parent
 
+
+def read_version() -> str:
+    """The version lives in one place, ``flask_tgwebhook.__version__``; read it as text so that
+    building never imports the package (its dependencies need not be installed yet)."""
+    init = (HERE / "flask_tgwebhook" / "__init__.py").read_text(encoding="utf-8")
+    match = re.search(r'^__version__ = "([^"]+)"$', init, re.M)
+    if match is None:
+        raise RuntimeError('flask_tgwebhook/__init__.py must set __version__ = "X.Y.Z"')
+    return match.group(1)
+
+
+# What CI runs on the built sdist and wheel (.ci/run); the packaging tests use them too.
+RELEASE = ["build>=1", "twine>=5", "check-wheel-contents>=0.6"]
+
 setup(
     name="flask_tgwebhook",
-    version="0.1.0.dev0",
+    version=read_version(),
     description="Make a Flask app a Telegram bot through Bot API webhooks.",
     long_description=(HERE / "README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",
@@ -37,13 +52,23 @@ setup(
             "ruff>=0.5",
             "mypy>=1.10",
             "types-requests",
+            *RELEASE,
         ],
-        "docs": ["sphinx>=7"],
+        "docs": ["sphinx>=7", "pallets-sphinx-themes>=2.1", "sphinx-click>=5"],
+        "release": RELEASE,
     },
     entry_points={"pytest11": ["flask_tgwebhook = flask_tgwebhook.testing.plugin"]},
     classifiers=[
+        "Development Status :: 3 - Alpha",
         "Framework :: Flask",
+        "Intended Audience :: Developers",
+        "Operating System :: POSIX",
         "Programming Language :: Python :: 3",
-        "License :: OSI Approved :: MIT License",
+        "Programming Language :: Python :: 3 :: Only",
+        "Programming Language :: Python :: 3.11",
+        "Programming Language :: Python :: 3.12",
+        "Topic :: Communications :: Chat",
+        "Topic :: Internet :: WWW/HTTP :: WSGI :: Application",
+        "Typing :: Typed",
     ],
 )

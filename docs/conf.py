@@ -7,10 +7,12 @@ import sys
 
 sys.path.insert(0, os.path.abspath(".."))
 
+import flask_tgwebhook
+
 project = "flask_tgwebhook"
 author = "flask_tgwebhook developers"
 copyright = "2026, flask_tgwebhook developers"
-release = "0.1.0.dev0"
+release = flask_tgwebhook.__version__
 
 extensions = ["sphinx.ext.autodoc"]
 autodoc_member_order = "bysource"
