@@ -25,7 +25,8 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from typing import Any
 
 __all__ = ["APP_VARIABLE", "configure_webhook", "main", "on_starting", "when_ready"]
@@ -34,8 +35,14 @@ __all__ = ["APP_VARIABLE", "configure_webhook", "main", "on_starting", "when_rea
 APP_VARIABLE = "TELEGRAM_FLASK_APP"
 #: Seconds the child may take (flood-control waits included) before it is stopped.
 TIMEOUT = 120.0
-#: The child's exit status for a configuration problem: gunicorn is stopped with the fix.
+#: The child's exit status for a configuration problem (no token, a refused token, an
+#: http:// URL): logged at ERROR with the fix, and gunicorn serves (the app may serve a
+#: website too); with ``TELEGRAM_STOP_ON_CONFIG_ERROR`` set, gunicorn stops instead.
 EXIT_CONFIG = 2
+#: The switch for bot-only deployments: a configuration problem stops gunicorn.
+STOP_VARIABLE = "TELEGRAM_STOP_ON_CONFIG_ERROR"
+#: Attempts, and seconds between them, when the Bot API can't be reached at start-up.
+NETWORK_ATTEMPTS, NETWORK_PAUSE = 3, 2.0
 
 _LINE = re.compile(r"(DEBUG|INFO|WARNING|ERROR|CRITICAL)\t(.*)")
 _DONE_ATTRIBUTE = "_flask_tgwebhook_configured"
@@ -57,14 +64,18 @@ def configure_webhook(
     """Run :func:`flask_tgwebhook.startup.setup_webhook` for the app, in a child process.
 
     Call it from your own gunicorn hook to add work around it. Runs once per master even when
-    wired to two hooks. A configuration problem (no URL, no token, an http:// URL) stops
-    gunicorn with the sentence that says the fix; a Bot API or network failure is logged and
-    the server starts anyway, because the previous webhook may still work.
+    wired to two hooks. A configuration problem (no URL, no token, a refused token, an
+    http:// URL) is logged at ERROR in one sentence with the fix, and gunicorn serves: the
+    same app often serves a website too, and the webhook answers 503 until it is fixed. Set
+    ``TELEGRAM_STOP_ON_CONFIG_ERROR=true`` in gunicorn's environment to stop gunicorn instead
+    (bot-only deployments). Telegram unreachable is retried a few times, then a warning: the
+    previous webhook may still work.
 
     :param server: gunicorn's arbiter, as the hook receives it.
     :param app: the Flask app's import path; default as described in the module.
     :returns: the child's exit status, or ``None`` when there was nothing to do.
-    :raises RuntimeError: on a configuration problem (gunicorn prints it and exits).
+    :raises RuntimeError: on a configuration problem with ``TELEGRAM_STOP_ON_CONFIG_ERROR``
+        set (gunicorn prints it and exits).
     """
     log = server.log
     if getattr(server, _DONE_ATTRIBUTE, False):
@@ -96,13 +107,26 @@ def configure_webhook(
         return None
     last = _relay(log, done.stderr)
     if done.returncode == EXIT_CONFIG:
-        raise RuntimeError(last or "flask_tgwebhook could not configure the webhook.")
-    if done.returncode != 0:
+        if _stop_on_config_error():
+            raise RuntimeError(last or "flask_tgwebhook could not configure the webhook.")
         log.error(
-            "flask_tgwebhook: the webhook was not configured (see above); serving anyway. "
-            "Fix it with `flask tg set-webhook`."
+            "flask_tgwebhook: the bot's configuration needs the fix above; serving anyway. "
+            "Set %s=true to stop gunicorn instead.",
+            STOP_VARIABLE,
+        )
+    elif done.returncode != 0:
+        log.warning(
+            "flask_tgwebhook: the webhook was not configured (see above); serving anyway, "
+            "Telegram keeps delivering to the webhook it has. Fix it with "
+            "`flask tg set-webhook` once the Bot API can be reached."
         )
     return done.returncode
+
+
+def _stop_on_config_error() -> bool:
+    from .config import optional_flag
+
+    return optional_flag({}, os.environ, STOP_VARIABLE, False)
 
 
 def _app_path(server: Any) -> str | None:
@@ -171,7 +195,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_CONFIG
     try:
         with app.app_context():
-            setup_webhooks(app, logger=logging.getLogger("flask_tgwebhook.startup"))
+            _with_retries(
+                lambda: setup_webhooks(app, logger=logging.getLogger("flask_tgwebhook.startup")),
+                log,
+            )
     except RuntimeError as exc:
         log.error("%s", exc)
         return EXIT_CONFIG
@@ -184,7 +211,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             log.error("%s", redact(str(exc)))
             return 1
         log.error("%s", refused_token(app.config, bot_id, error))
-        return 1
+        return EXIT_CONFIG  # a refused token is the configuration's to fix
     except TelegramError as exc:
         log.error("%s", redact(str(exc)))
         return 1
@@ -192,6 +219,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         log.exception("Configuring the webhook failed.")
         return 1
     return 0
+
+
+def _with_retries(setup: Callable[[], object], log: logging.Logger) -> None:
+    """Run ``setup``; when the Bot API can't be reached (or answers 5xx), wait and try again,
+    a bounded number of times: a deploy often starts while the network settles."""
+    from .errors import NetworkError, ServerError
+
+    for attempt in range(1, NETWORK_ATTEMPTS + 1):
+        try:
+            setup()
+            return
+        except (NetworkError, ServerError) as exc:
+            if attempt == NETWORK_ATTEMPTS:
+                raise
+            log.warning(
+                "Telegram could not be reached (%s); trying again in %g s (%d of %d).",
+                exc,
+                NETWORK_PAUSE,
+                attempt,
+                NETWORK_ATTEMPTS,
+            )
+            time.sleep(NETWORK_PAUSE)
 
 
 if __name__ == "__main__":

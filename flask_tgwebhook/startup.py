@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .client import Bot, InputFile
-from .config import DeploySettings, Settings, optional_flag
+from .config import NO_SECRET, DeploySettings, Settings, optional_flag
 from .redact import redact
 from .startup_warnings import (
     check_certificate_kept,
@@ -216,9 +216,9 @@ def setup_webhook(
         if not deploy.enabled:
             log.warning("%s is off and there is no token: nothing to do.", ENABLED_KEY)
             return WebhookReport(url=None)
-        raise RuntimeError(
-            settings.problem or f"{NO_TOKEN} Or turn the bot off with {ENABLED_KEY}=false."
-        )
+        # A malformed token says where it came from; a missing one, where to put it.
+        problem = settings.problem if settings.problem not in (None, NO_SECRET) else NO_TOKEN
+        raise RuntimeError(f"{problem} Or turn the bot off with {ENABLED_KEY}=false.")
     # Every configuration problem is found before the first call to Telegram.
     if deploy.enabled:
         _check_url(url, settings.token, check_url)

@@ -129,15 +129,54 @@ def test_webhook_set_once_per_deploy_not_per_worker(project: Path, telegram: Fak
     assert "already" in output
 
 
-def test_misconfiguration_stops_gunicorn_with_the_fix(
+def test_misconfiguration_is_an_error_line_and_gunicorn_serves(
     project: Path, telegram: FakeTelegram
 ) -> None:
     output, pids = run_gunicorn(
         project, telegram, TELEGRAM_WEBHOOK_URL="http://127.0.0.1:8080/telegram/webhook"
     )
+    assert len(pids["worker"]) == WORKERS, output  # the app (maybe a website too) serves
+    assert (
+        "[ERROR] flask_tgwebhook: TELEGRAM_WEBHOOK_URL: Telegram delivers webhooks only over HTTPS"
+        in output
+    )
+    assert "serving anyway. Set TELEGRAM_STOP_ON_CONFIG_ERROR=true to stop gunicorn" in output
+    assert telegram.calls == []
+
+
+def test_misconfiguration_stops_gunicorn_when_told(project: Path, telegram: FakeTelegram) -> None:
+    output, pids = run_gunicorn(
+        project,
+        telegram,
+        TELEGRAM_WEBHOOK_URL="http://127.0.0.1:8080/telegram/webhook",
+        TELEGRAM_STOP_ON_CONFIG_ERROR="true",
+    )
     assert pids["worker"] == []  # gunicorn stopped before starting any
     assert "Error: TELEGRAM_WEBHOOK_URL: Telegram delivers webhooks only over HTTPS" in output
     assert telegram.calls == []
+
+
+def test_no_token_is_an_error_line_with_the_fix(project: Path, telegram: FakeTelegram) -> None:
+    output, pids = run_gunicorn(project, telegram, TELEGRAM_BOT_TOKEN="")
+    assert len(pids["worker"]) == WORKERS, output
+    assert "[ERROR] flask_tgwebhook: No bot token: set TELEGRAM_BOT_TOKEN" in output
+    assert "Traceback" not in output
+    assert telegram.calls == []
+
+
+def test_telegram_unreachable_is_retried_then_a_warning(
+    project: Path, telegram: FakeTelegram
+) -> None:
+    from .servers import free_port
+
+    output, pids = run_gunicorn(
+        project,
+        telegram,
+        TEST_API_URL=f"http://127.0.0.1:{free_port()}",  # nothing listens
+    )
+    assert len(pids["worker"]) == WORKERS, output
+    assert output.count("Telegram could not be reached") == 2  # then the third attempt
+    assert "[WARNING] flask_tgwebhook: the webhook was not configured" in output
 
 
 def test_api_failure_is_logged_and_gunicorn_serves(project: Path, telegram: FakeTelegram) -> None:
