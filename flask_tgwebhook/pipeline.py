@@ -92,12 +92,12 @@ def run_update(state: TelegramState, raw: dict[str, Any]) -> Result:
         signals.update_received.send(app, update=update)
 
     key = state.key_prefix + str(update.update_id)
-    claim = state.dedupe.claim(key)
-    if claim is not Claim.NEW:
-        return _duplicate(state, update, claim)
     # Claims are counted, not failures: a handler that kills its worker (SIGKILL, the OOM
     # killer, gunicorn's timeout) raises nothing, and its update comes back after the lease.
-    attempts = state.dedupe.count(state.key_prefix + "attempts:" + str(update.update_id))
+    attempts_key = state.key_prefix + "attempts:" + str(update.update_id)
+    claim, attempts = state.dedupe.claim_counted(key, attempts_key)
+    if claim is not Claim.NEW:
+        return _duplicate(state, update, claim)
     if attempts > state.settings.max_retries + 1:
         return _given_up(state, update, key, attempts)
 

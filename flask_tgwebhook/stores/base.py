@@ -125,6 +125,15 @@ class Store:
         # because Telegram comes back and the next claim succeeds.
         return Claim.DONE if self.get(key) == DONE else Claim.RUNNING
 
+    def claim_counted(
+        self, key: str, lease: float, count_key: str, ttl: float
+    ) -> tuple[Claim, int]:
+        """:meth:`claim`, and when it wins, :meth:`incr` of ``count_key`` (the claims of one
+        update, which cap an update whose handler kills its worker). Returns the claim and
+        the count (0 when the claim did not win). A store may do both in one write."""
+        claim = self.claim(key, lease)
+        return claim, self.incr(count_key, ttl) if claim is Claim.NEW else 0
+
     def finish(self, key: str, ttl: float) -> None:
         """Mark ``key`` handled, for ``ttl`` seconds."""
         self.set(key, DONE, ttl)

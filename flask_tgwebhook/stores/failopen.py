@@ -40,6 +40,17 @@ class FailOpenStore:
             logger.warning("The dedupe store failed; handling the update anyway.", exc_info=True)
             return Claim.NEW
 
+    def claim_counted(self, key: str, count_key: str) -> tuple[Claim, int]:
+        """:meth:`claim`, and when it wins, :meth:`count` of ``count_key``, in one write where
+        the store can."""
+        try:
+            return self.store.claim_counted(key, self.lease, count_key, self.ttl)
+        except Exception:
+            logger.warning("The dedupe store failed; handling the update anyway.", exc_info=True)
+        if self._failures is None:
+            self._failures = MemoryStore(max_entries=10_000)
+        return Claim.NEW, self._failures.incr(count_key, self.ttl)
+
     def finish(self, key: str) -> None:
         try:
             self.store.finish(key, self.ttl)
