@@ -120,6 +120,7 @@ PER_BOT_KEYS = frozenset(
         "TELEGRAM_INSECURE_NO_SECRET",
         "TELEGRAM_WEBHOOK_CERTIFICATE",
         "TELEGRAM_WEBHOOK_IP_ADDRESS",
+        "TELEGRAM_EXTERNAL_PATH",
     }
 )
 #: What a bot's name may be: it becomes part of its route and its environment variables.
@@ -145,7 +146,7 @@ def bot_config(
     prefix: ``{"BOT_TOKEN": ...}``), else the environment variable ``TELEGRAM_<NAME>_<KEY>``
     (``TELEGRAM_SUPPORT_BOT_TOKEN``). Keys of :data:`PER_BOT_KEYS` stop there; any other key
     falls back to the app's own ``TELEGRAM_*`` value. The route defaults to
-    ``/telegram/<name>/webhook``.
+    ``/telegram/<name>/webhook``, the signed links' to ``/telegram/<name>/external``.
     """
     own = (config.get("TELEGRAM_BOTS") or {}).get(name) or {}
     if not isinstance(own, Mapping):
@@ -165,6 +166,8 @@ def bot_config(
         view, env, "TELEGRAM_WEBHOOK_URL"
     ):
         view["TELEGRAM_WEBHOOK_PATH"] = f"/telegram/{name}/webhook"
+    if not lookup(view, env, "TELEGRAM_EXTERNAL_PATH"):
+        view["TELEGRAM_EXTERNAL_PATH"] = f"/telegram/{name}/external"
     return view, env
 
 

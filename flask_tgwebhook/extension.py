@@ -106,13 +106,10 @@ class TelegramWebhook(Router):
         # Tokens out of this package's tracebacks (a handler may quote a Bot API URL), and
         # link tokens out of Flask's "Exception on <path>" line on the app's logger.
         install_log_redaction(app.name)
-        if self.bot_name is None:
-            state.links = self.external_hooks.init_app(app, settings)  # signed links
-        elif self.external_hooks.hooks:
-            raise RuntimeError(
-                f"Signed links (@external) are served for the app's unnamed bot only; move the "
-                f"@external handlers of the bot {self.bot_name!r} to the unnamed bot."
-            )
+        # Signed links for other services, on this bot's own path.
+        state.links = self.external_hooks.init_app(
+            app, settings, blueprint_name=f"{self.blueprint_name}_external"
+        )
         if settings.fast_path:  # inside ProxyFix, which must fix the address before us
             install_fast_path(app, f"{self.blueprint_name}.webhook")
         if settings.trusted_proxies:
@@ -173,10 +170,7 @@ class TelegramWebhook(Router):
         """A signed absolute https link that runs ``command`` for ``user_id`` when another
         service calls it. See :meth:`~flask_tgwebhook.external.ExternalHooks.url`."""
         links = self.state().links
-        if links is None:
-            raise RuntimeError(
-                "Signed links are served for the app's unnamed bot only; make the link with it."
-            )
+        assert links is not None, "init_app makes every bot's links"
         return self.external_hooks.url(links, command, user_id, expires_in=expires_in, **extra)
 
     @property

@@ -145,3 +145,23 @@ def test_the_two_bots_example() -> None:
     assert shop.get_json()["text"] == "Welcome to the shop!"
     help_ = post(app, "/telegram/support/webhook", SUPPORT_TOKEN, make_update(text="help!"))
     assert help_.get_json()["text"] == "A human will answer soon."
+
+
+def test_each_bot_has_its_own_signed_links(emulator: FakeTelegram) -> None:
+    app, main, support = two_bots(
+        emulator, SECRET_KEY="links-key", TELEGRAM_EXTERNAL_BASE_URL="https://bot.example.com"
+    )
+    main.external("paid")(lambda call: f"main {call.user_id}")
+    support.external("paid")(lambda call: f"support {call.user_id}")
+    with app.app_context():
+        main_url = main.external_url("paid", user_id=1)
+        support_url = support.external_url("paid", user_id=2)
+    assert "/telegram/external/" in main_url and "/telegram/support/external/" in support_url
+    client = app.test_client()
+    main_path = main_url.removeprefix("https://bot.example.com")
+    support_path = support_url.removeprefix("https://bot.example.com")
+    assert client.get(main_path).data == b"main 1"
+    assert client.get(support_path).data == b"support 2"
+    # A link is bound to its bot: the main bot's token on the support bot's path is refused.
+    token = main_path.rsplit("/", 1)[1]
+    assert client.get(f"/telegram/support/external/{token}").status_code == 403

@@ -167,7 +167,9 @@ class ExternalHooks:
         """Refuse registrations from now on (called at the first external call)."""
         self._frozen = True
 
-    def init_app(self, app: Flask, settings: Settings) -> LinkState:
+    def init_app(
+        self, app: Flask, settings: Settings, *, blueprint_name: str = "tgwebhook_external"
+    ) -> LinkState:
         """Register the links' route on ``app``; what the app keeps for them.
 
         The ``TELEGRAM_EXTERNAL_*`` keys are read with the rest, into ``settings``.
@@ -179,7 +181,7 @@ class ExternalHooks:
         if settings.external_rate_limit:
             limiter = RateLimiter(settings.external_rate_limit, settings.ratelimit_storage_uri)
         links = LinkState(self, settings, limiter)
-        app.register_blueprint(make_external_blueprint(links))
+        app.register_blueprint(make_external_blueprint(links, blueprint_name))
         add_link_path(settings.external_path)  # redacted from every log line, like bot tokens
         return links
 
