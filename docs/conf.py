@@ -70,5 +70,39 @@ def _public_name(app: Any, env: Any, node: Any, contnode: Any) -> Any:
     return missing_reference(app, env, node, contnode)
 
 
+# Each page ends with what to read next, in the user guide's order (docs/index.rst): kept
+# here, beside that order, rather than at the foot of every page.
+READ_NEXT = {
+    "quickstart": ("handlers", "to route each kind of update to its own function"),
+    "handlers": ("webhook", "for what happens to an update between Telegram and your handler"),
+    "webhook": ("deploying", "to put the bot on a public https URL"),
+    "deploying": ("scaling", "when one worker is not enough"),
+    "scaling": ("external", "to let other services reach your bot through signed links"),
+    "external": ("webapps", "to check the data a Telegram Web App sends"),
+    "webapps": ("testing", "to test all of it offline against the emulator"),
+    "testing": ("troubleshooting", "for what to do when a deployed bot stays silent"),
+    "troubleshooting": ("security", "for what each check on the webhook guarantees"),
+    "security": ("performance", "for what the webhook costs per update, measured"),
+    "performance": ("architecture", "for how the parts fit together"),
+    "architecture": ("client", "for the Bot API client and its errors"),
+    "client": ("commands", "to declare the command menu beside the handlers"),
+    "commands": ("flood-control", "to pace what the bot sends"),
+    "flood-control": ("certificates", "to serve the webhook with a self-signed certificate"),
+    "certificates": ("bots", "to run several bots in one app"),
+    "bots": ("configuration", "for every configuration key"),
+    "configuration": ("cli", "for every ``flask tg`` command"),
+    "cli": ("api", "for the Python API"),
+    "api": ("quickstart", "to start again from the first bot"),
+}
+
+
+def _read_next(app: Any, docname: str, source: list[str]) -> None:
+    entry = READ_NEXT.get(docname)
+    if entry is not None:
+        page, why = entry
+        source[0] += f"\n\n.. rubric:: What to read next\n\n:doc:`{page}`, {why}.\n"
+
+
 def setup(app: Any) -> None:
     app.connect("missing-reference", _public_name, priority=400)
+    app.connect("source-read", _read_next)
