@@ -37,6 +37,7 @@ _TARGETS = {
     "werkzeug": "https://werkzeug.palletsprojects.com/en/stable/",
     "itsdangerous": "https://itsdangerous.palletsprojects.com/en/stable/",
     "click": "https://click.palletsprojects.com/en/stable/",
+    "requests": "https://requests.readthedocs.io/en/latest/",
 }
 intersphinx_mapping = {
     name: (url, str(INVENTORIES / f"{name}.inv")) for name, url in _TARGETS.items()

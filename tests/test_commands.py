@@ -237,7 +237,7 @@ def test_the_docs_declarations_run_as_written() -> None:
 
     text = (ROOT / "docs" / "commands.rst").read_text()
     section = text.split("Declaring commands", 1)[1].split("Sending the menu", 1)[0]
-    blocks = re.findall(r"\.\. code-block:: python\n\n((?:    .*\n|\n)+)", section)
+    blocks = re.findall(r"\.\. code-block:: python\n(?: +:.*\n)*\n((?:    .*\n|\n)+)", section)
     assert len(blocks) == 2
     tg, router = TelegramWebhook(), Router("docs")
     for block in blocks:
