@@ -61,7 +61,8 @@ def test_paced_even_when_flood_control_is_off(app: Flask, telegram: FakeTelegram
     with app.app_context():
         broadcast(range(1, 8), job="paced", text="x")
     times = arrivals(telegram)
-    assert times[-1] - times[0] >= 6 / 30  # 30 a second at most (unpaced: a few ms)
+    # 30 a second at most: about 0.21 s (unpaced: a few ms), less a loaded machine's jitter.
+    assert times[-1] - times[0] >= 6 / 30 * 0.9
 
 
 def test_a_429_is_waited_out_and_the_chat_tried_again(app: Flask, telegram: FakeTelegram) -> None:
@@ -194,7 +195,7 @@ def test_two_gunicorn_workers_stay_under_the_limits(
     assert most_in_window(broadcast_times, 1.0) <= 31
     # One chat, two workers: a second apart.
     assert len(one_chat) == 6
-    assert min(gaps(one_chat)) >= 0.98
+    assert min(gaps(one_chat)) >= 0.9  # a second apart, less a loaded machine's jitter
     # Without flood control the same workers go far past the limit: the check can fail.
     assert most_in_window(unpaced, 1.0) > 30
     print(
