@@ -38,6 +38,7 @@ _TARGETS = {
     "itsdangerous": "https://itsdangerous.palletsprojects.com/en/stable/",
     "click": "https://click.palletsprojects.com/en/stable/",
     "requests": "https://requests.readthedocs.io/en/latest/",
+    "urllib3": "https://urllib3.readthedocs.io/en/stable/",
 }
 intersphinx_mapping = {
     name: (url, str(INVENTORIES / f"{name}.inv")) for name, url in _TARGETS.items()
