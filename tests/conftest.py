@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -28,6 +30,15 @@ PostUpdate = Callable[..., TestResponse]
 # the instance folder of the current directory, across tests and runs (update ids repeat):
 # each keeps a memory store unless a test names a store (or clears this to get the default).
 os.environ["TELEGRAM_STORE_URL"] = "memory://"
+
+
+def load_example(path: Path, name: str) -> ModuleType:
+    """Import a runnable example of the docs or examples/ from its file, as module ``name``."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def load_update(name: str) -> dict[str, Any]:

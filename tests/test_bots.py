@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,7 +15,7 @@ from flask_tgwebhook.startup import setup_webhooks
 from flask_tgwebhook.state import get_state
 from flask_tgwebhook.testing import FakeTelegram, make_update
 
-from .conftest import TOKEN
+from .conftest import TOKEN, load_example
 
 SUPPORT_TOKEN = "777000:TEST-the-support-bots-fake-token"
 URL = "https://bot.example.com/telegram/webhook"
@@ -130,14 +131,8 @@ def test_cli_bot_option_picks_the_bot(emulator: FakeTelegram) -> None:
 
 
 def test_the_two_bots_example() -> None:
-    import importlib.util
-    from pathlib import Path
-
     path = Path(__file__).parent.parent / "docs" / "examples" / "two_bots.py"
-    spec = importlib.util.spec_from_file_location("two_bots_example", path)
-    assert spec is not None and spec.loader is not None
-    example = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(example)
+    example = load_example(path, "two_bots_example")
     app = example.create_app(
         TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_BOTS={"support": {"BOT_TOKEN": SUPPORT_TOKEN}}
     )

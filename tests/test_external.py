@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import importlib.util
 import io
 import json
 import logging
@@ -42,7 +41,7 @@ from flask_tgwebhook.external import (
 from flask_tgwebhook.redact import RedactingFilter, add_link_path
 from flask_tgwebhook.testing import FakeTelegram, make_update
 
-from .conftest import TOKEN
+from .conftest import TOKEN, load_example
 
 BOT_ID = int(TOKEN.split(":")[0])
 KEY = "current-secret-key-for-tests"
@@ -743,11 +742,7 @@ PROVIDER_SECRET = "provider-signing-secret"
 
 @pytest.fixture(scope="module")
 def example() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("payment_callback_example", EXAMPLE)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_example(EXAMPLE, "payment_callback_example")
 
 
 def provider_post(client: FlaskClient, path: str, event: dict[str, Any]) -> TestResponse:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +11,7 @@ from flask_tgwebhook import Router, TelegramWebhook, reply
 from flask_tgwebhook.pipeline import Outcome, feed_update
 from flask_tgwebhook.testing import TelegramTestClient, make_update
 
-from .conftest import TOKEN
+from .conftest import TOKEN, load_example
 
 
 def make_app(tg: TelegramWebhook) -> Flask:
@@ -150,11 +149,9 @@ def test_hooks_are_setup_methods(tg: TelegramWebhook) -> None:
 
 
 def test_the_docs_hooks_example() -> None:
-    path = Path(__file__).parent.parent / "docs" / "examples" / "hooks.py"
-    spec = importlib.util.spec_from_file_location("hooks_example", path)
-    assert spec is not None and spec.loader is not None
-    hooks = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(hooks)
+    hooks = load_example(
+        Path(__file__).parent.parent / "docs" / "examples" / "hooks.py", "hooks_example"
+    )
     client = TelegramTestClient(hooks.create_app(TELEGRAM_BOT_TOKEN=TOKEN))
     assert client.message("hi", chat_id=5).reply == {
         "method": "sendMessage",
