@@ -21,6 +21,8 @@ def read_version() -> str:
 
 
 # What CI runs on the built sdist and wheel (.ci/run); the packaging tests use them too.
+#: What building the docs needs (the tests build them too).
+DOCS = ["sphinx>=7", "pallets-sphinx-themes>=2.1", "sphinx-click>=5"]
 RELEASE = ["build>=1", "twine>=5", "check-wheel-contents>=0.6"]
 
 setup(
@@ -53,8 +55,9 @@ setup(
             "mypy>=1.10",
             "types-requests",
             *RELEASE,
+            *DOCS,  # tests/test_docs_build.py builds the docs
         ],
-        "docs": ["sphinx>=7", "pallets-sphinx-themes>=2.1", "sphinx-click>=5"],
+        "docs": DOCS,
         "release": RELEASE,
     },
     entry_points={"pytest11": ["flask_tgwebhook = flask_tgwebhook.testing.plugin"]},
