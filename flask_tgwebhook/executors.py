@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from .errors import TelegramError
 from .pipeline import Outcome, feed_update
 from .stores.base import DONE, RUNNING, Accepted
+from .update import Update
 
 if TYPE_CHECKING:
     from .state import TelegramState
@@ -74,7 +75,7 @@ class BackgroundExecutor:
         """Record ``raw`` in the journal and schedule it; never runs the handler here."""
         state = self.state
         update_id = raw["update_id"]
-        key = state.key_prefix + str(update_id)
+        key = state.update_key(update_id)
         chat = _chat_of(raw)
         self._ensure_started()
         if self._pending >= self.queue_limit:
@@ -273,16 +274,12 @@ def make_executor(state: TelegramState) -> BackgroundExecutor | None:
 
 
 def _chat_of(raw: dict[str, Any]) -> str | None:
-    """The chat whose order an update keeps, as a string, or ``None``."""
-    for key, value in raw.items():
-        if key != "update_id" and isinstance(value, dict):
-            chat = value.get("chat")
-            if chat is None and isinstance(value.get("message"), dict):
-                chat = value["message"].get("chat")  # a callback query's message
-            if isinstance(chat, dict) and "id" in chat:
-                return str(chat["id"])
-            user = value.get("from")
-            if isinstance(user, dict) and "id" in user:
-                return f"user:{user['id']}"  # inline queries and the like: per user
-            return None
+    """The chat whose order an update keeps, as a string: its chat (as ``Update`` finds it),
+    else ``user:<id>`` of whoever caused it (inline queries and the like), else ``None``."""
+    update = Update(raw)
+    if update.chat_id is not None:
+        return str(update.chat_id)
+    user = update.user
+    if user is not None and "id" in user.raw:
+        return f"user:{user.raw['id']}"
     return None

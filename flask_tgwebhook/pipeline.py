@@ -91,11 +91,12 @@ def run_update(state: TelegramState, raw: dict[str, Any]) -> Result:
     if signals.update_received.receivers:
         signals.update_received.send(app, update=update)
 
-    key = state.key_prefix + str(update.update_id)
+    key = state.update_key(update.update_id)
     # Claims are counted, not failures: a handler that kills its worker (SIGKILL, the OOM
     # killer, gunicorn's timeout) raises nothing, and its update comes back after the lease.
-    attempts_key = state.key_prefix + "attempts:" + str(update.update_id)
-    claim, attempts = state.dedupe.claim_counted(key, attempts_key)
+    claim, attempts = state.dedupe.claim_counted(
+        key, state.update_key(update.update_id, "attempts:")
+    )
     if claim is not Claim.NEW:
         return _duplicate(state, update, claim)
     if attempts > state.settings.max_retries + 1:

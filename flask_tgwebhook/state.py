@@ -104,6 +104,11 @@ class TelegramState:
         self._username_retry_at = 0.0
         self._lock = threading.Lock()
 
+    def update_key(self, update_id: int, what: str = "") -> str:
+        """The store key of an update's claim (``what=""``) or of one of its counters; the
+        webhook, polling and the executors must name it alike."""
+        return f"{self.key_prefix}{what}{update_id}"
+
     @property
     def bot(self) -> Bot:
         """The Bot API client for this app, made on first use (after any fork)."""
