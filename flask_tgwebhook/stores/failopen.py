@@ -47,9 +47,7 @@ class FailOpenStore:
             return self.store.claim_counted(key, self.lease, count_key, self.ttl)
         except Exception:
             logger.warning("The dedupe store failed; handling the update anyway.", exc_info=True)
-        if self._failures is None:
-            self._failures = MemoryStore(max_entries=10_000)
-        return Claim.NEW, self._failures.incr(count_key, self.ttl)
+        return Claim.NEW, self._count_here(count_key)
 
     def finish(self, key: str) -> None:
         try:
@@ -71,7 +69,11 @@ class FailOpenStore:
             logger.warning(
                 "The dedupe store failed to count; counting in this process.", exc_info=True
             )
-        # Per process, so a cap still holds (times the number of workers) in an outage.
+        return self._count_here(key)
+
+    def _count_here(self, key: str) -> int:
+        """Count in this process while the store is down, so a cap still holds (times the
+        number of workers) in an outage."""
         if self._failures is None:
             self._failures = MemoryStore(max_entries=10_000)
         return self._failures.incr(key, self.ttl)
