@@ -18,6 +18,8 @@ __all__ = ["OK", "Answer", "json_answer", "text_answer"]
 #: What werkzeug puts on a body-less response; kept, so the answer did not change.
 EMPTY_TYPE = "text/html; charset=utf-8"
 TEXT_TYPE = "text/plain; charset=utf-8"
+#: What Telegram sends and webhook replies are; parameters such as ``; charset=utf-8`` are
+#: accepted after it in a request.
 JSON_TYPE = "application/json"
 
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from flask import Blueprint, Response, request
 
 from . import signals
-from .answers import OK, Answer, json_answer, text_answer
+from .answers import JSON_TYPE, OK, Answer, json_answer, text_answer
 from .body import UnreadableBody, read_body
 from .executors import Acceptance
 from .netguard import NetworkAllowlist
@@ -32,8 +32,6 @@ SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 (a header name)
 # The fast path reads the WSGI environ directly: werkzeug's header and stream wrappers cost
 # more than everything else this view does.
 _SECRET_KEY = "HTTP_" + SECRET_HEADER.upper().replace("-", "_")
-#: What Telegram sends; parameters such as ``; charset=utf-8`` are accepted after it.
-JSON_TYPE = "application/json"
 
 
 def make_webhook_blueprint(state: TelegramState, name: str = "tgwebhook") -> Blueprint:

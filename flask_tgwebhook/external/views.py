@@ -16,6 +16,7 @@ from flask import Blueprint, Response, current_app, request
 from werkzeug.datastructures import Headers
 from werkzeug.exceptions import HTTPException
 
+from ..answers import text_answer
 from ..body import UnreadableBody, read_body
 from .registry import ExternalCall, ExternalHook, LinkState
 from .signing import ExpiredLink, LinkClaims, LinkError, claims_digest, load_token, signing_keys
@@ -43,7 +44,7 @@ def make_external_blueprint(state: LinkState, name: str = "tgwebhook_external") 
 
 
 def _plain(status: int, text: str, headers: dict[str, str] | None = None) -> Response:
-    return Response(text, status, headers, mimetype="text/plain")
+    return text_answer(status, text, (headers or {}).items()).response()
 
 
 class ExternalView:
