@@ -39,6 +39,11 @@ _TARGETS = {
     "click": "https://click.palletsprojects.com/en/stable/",
     "requests": "https://requests.readthedocs.io/en/latest/",
     "urllib3": "https://urllib3.readthedocs.io/en/stable/",
+    "cryptography": "https://cryptography.io/en/latest/",
+    "celery": "https://docs.celeryq.dev/en/stable/",
+    "redis": "https://redis.readthedocs.io/en/stable/",
+    # gunicorn's docs are MkDocs: its inventory holds the settings page's entries only.
+    "gunicorn": "https://gunicorn.org/",
 }
 intersphinx_mapping = {
     name: (url, str(INVENTORIES / f"{name}.inv")) for name, url in _TARGETS.items()
@@ -59,6 +64,8 @@ _PUBLIC = {
     "flask.wrappers.Response": "flask.Response",
     "flask.cli.AppGroup": "flask.cli.AppGroup",
     "werkzeug.datastructures.headers.Headers": "werkzeug.datastructures.Headers",
+    # cryptography's x509 classes are defined in its Rust bindings.
+    "cryptography.hazmat.bindings._rust.x509.Certificate": "cryptography.x509.Certificate",
 }
 
 
@@ -105,6 +112,34 @@ def _read_next(app: Any, docname: str, source: list[str]) -> None:
         source[0] += f"\n\n.. rubric:: What to read next\n\n:doc:`{page}`, {why}.\n"
 
 
+def _unique_ids(app: Any, doctree: Any) -> None:
+    """Give each element of a page its own HTML id.
+
+    sphinx-click sets each command's section id to the command path itself, without asking
+    docutils for a free one, so on docs/cli.rst the generated ``flask tg me`` section had
+    the id of the hand-written section of the same title above it (two ``id="flask-tg-me"``
+    on one page, and a link to it could land on either). A later duplicate gets a numbered
+    id, as docutils gives a second section of the same title.
+    """
+    from docutils import nodes
+
+    seen: set[str] = set()
+    for node in doctree.findall(nodes.Element):
+        ids = node["ids"]
+        for index, node_id in enumerate(ids):
+            if node_id in seen:
+                number = 2
+                while f"{node_id}-{number}" in seen or f"{node_id}-{number}" in doctree.ids:
+                    number += 1
+                ids[index] = f"{node_id}-{number}"
+                doctree.ids[ids[index]] = node
+            seen.add(ids[index])
+
+
 def setup(app: Any) -> None:
+    app.connect("doctree-read", _unique_ids)
+    # Celery's inventory names its configuration keys as std:setting entries (sphinx_celery's
+    # object type): the same type here lets :setting:`celery:task_acks_late` resolve to them.
+    app.add_crossref_type("setting", "setting")
     app.connect("missing-reference", _public_name, priority=400)
     app.connect("source-read", _read_next)
