@@ -416,3 +416,94 @@ def test_sqlite_done_marks_ride_along_with_claims(tmp_path: Path) -> None:
     assert other.claim("u1", 60) is Claim.RUNNING
     store.close()
     other.close()
+
+
+def test_claim_counted_counts_every_claim_across_releases_and_lost_leases(store: Store) -> None:
+    """The retry cap's count: one per claim that won, kept when the update is released."""
+    assert store.claim_counted("u", 60, "attempts:u", 600) == (Claim.NEW, 1)
+    assert store.claim_counted("u", 60, "attempts:u", 600) == (Claim.RUNNING, 0)
+    store.release("u")  # the handler failed: Telegram comes back
+    assert store.claim_counted("u", 0.05, "attempts:u", 600) == (Claim.NEW, 2)
+    time.sleep(0.1)  # the worker died: its lease runs out
+    assert store.claim_counted("u", 60, "attempts:u", 600) == (Claim.NEW, 3)
+    store.finish("u", 600)
+    wait_until(lambda: store.claim_counted("u", 60, "attempts:u", 600) == (Claim.DONE, 0))
+
+
+def test_claim_counted_starts_again_when_the_count_expires(store: Store) -> None:
+    assert store.claim_counted("u", 60, "attempts:u", 0.05) == (Claim.NEW, 1)
+    store.release("u")
+    time.sleep(0.1)
+    assert store.claim_counted("u", 60, "attempts:u", 60) == (Claim.NEW, 1)
+
+
+def test_sqlite_claim_is_one_write(tmp_path: Path) -> None:
+    """Claim, count and the previous update's done mark: one statement, one commit."""
+    store = SqliteStore(tmp_path / "store.sqlite3")
+    conn = store._conn()
+    store.claim_counted("warm-up", 60, "attempts:warm-up", 600)
+    store.finish("warm-up", 600)
+    statements: list[str] = []
+    conn.set_trace_callback(statements.append)
+    assert store.claim_counted("u", 60, "attempts:u", 600) == (Claim.NEW, 1)
+    conn.set_trace_callback(None)
+    assert len(statements) == 1 and statements[0].startswith("INSERT INTO marks")
+    store.close()
+
+
+def test_sqlite_file_of_an_older_version_gets_the_count_columns(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "store.sqlite3"
+    old = sqlite3.connect(path)
+    old.execute(
+        "CREATE TABLE marks (key TEXT PRIMARY KEY, value TEXT NOT NULL, expires REAL NOT NULL)"
+        " WITHOUT ROWID"
+    )
+    old.execute("INSERT INTO marks VALUES ('handled', 'done', ?)", (time.time() + 600,))
+    old.commit()
+    old.close()
+    store = SqliteStore(path)
+    assert store.claim_counted("handled", 60, "attempts:handled", 600) == (Claim.DONE, 0)
+    assert store.claim_counted("new", 60, "attempts:new", 600) == (Claim.NEW, 1)
+    store.close()
+    SqliteStore(path).close()  # opening it again changes nothing
+
+
+def test_sqlite_log_starts_over_while_another_worker_keeps_writing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under a steady stream of writes the checkpoint catches up (holding writers back once
+    the log passes its limit), so the log is reused from its start instead of growing."""
+    from flask_tgwebhook.stores import sqlite
+
+    monkeypatch.setattr(sqlite, "WAL_LIMIT", 1024 * 1024)
+    path = tmp_path / "store.sqlite3"
+    writer, housekeeper = SqliteStore(path), SqliteStore(path)
+    stop = threading.Event()
+    written = [0]
+
+    def write() -> None:
+        while not stop.is_set() and written[0] < 20_000:
+            key = f"u{written[0]}"
+            writer.claim_counted(key, 60, "attempts:" + key, 600)
+            writer.finish(key, 600)
+            written[0] += 1
+
+    thread = threading.Thread(target=write)
+    thread.start()
+    try:
+        sizes = []
+        for round_ in range(1, 21):
+            wait_until(lambda: written[0] >= 100 * round_)  # noqa: B023 (used at once)
+            housekeeper.checkpoint()
+            sizes.append(os.path.getsize(f"{path}-wal"))
+    finally:
+        stop.set()
+        thread.join(30)
+    # Each write adds two or three 4 KiB frames: without a restart the log would pass
+    # 16 MiB here; with them it stays near the limit.
+    assert written[0] >= 2000
+    assert max(sizes) < 4 * 1024 * 1024, sizes
+    writer.close()
+    housekeeper.close()

@@ -13,16 +13,18 @@ Tuned for the webhook's path (``docs/scaling.rst`` has the figures):
 - One connection per thread, opened on first use in each process (after gunicorn forks),
   with its statements prepared once and kept (the sqlite3 module's statement cache).
 - Checkpoints run in a background thread, not in the request that happens to fill the log.
-- A finished update's *done* mark is written by the next claim's statement (one commit per
-  update instead of two), or by the background thread within :data:`FLUSH_DELAY` when no
-  update follows. Until then a copy of it gets the *running* answer (503, come back later),
-  never a second run.
+- One commit per update. The claim counts itself on its own row (the retry cap's count
+  needs no second write), and a finished update's *done* mark is written by the next
+  claim's statement, or by the background thread within :data:`FLUSH_DELAY` when no update
+  follows. Until then a copy of it gets the *running* answer (503, come back later), never
+  a second run.
 - Expired rows are deleted by the background thread, a bounded batch at a time; rows live on
   disk, not in the worker's memory.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import os
@@ -30,6 +32,7 @@ import sqlite3
 import threading
 import time
 import weakref
+from collections.abc import Iterator
 from pathlib import Path
 
 from .base import DONE, JOURNAL_SCAN, RUNNING, Accepted, AlbumClaim, Claim, Store
@@ -49,12 +52,13 @@ SWEEP_INTERVAL = 30.0
 SWEEP_BATCH = 2000
 #: Most done marks written by one claim; more wait for the next one.
 MAX_CARRIED = 16
-#: The log is truncated back to this many bytes after a checkpoint.
-WAL_LIMIT = 64 * 1024 * 1024
+#: Bytes of log past which a checkpoint makes it start over (and truncates it back to this).
+WAL_LIMIT = 16 * 1024 * 1024
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS marks (
-    key TEXT PRIMARY KEY, value TEXT NOT NULL, expires REAL NOT NULL
+    key TEXT PRIMARY KEY, value TEXT NOT NULL, expires REAL NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0, keep REAL NOT NULL DEFAULT 0
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS journal (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -107,22 +111,27 @@ _TAKE_ANY = (
 def _claim_sql(carried: int) -> str:
     """The claim, with ``carried`` done marks written in the same statement before it.
 
-    Done rows always apply; the claim row only over an expired mark. So the statement
-    changed ``carried + 1`` rows exactly when the claim won.
+    Done rows always apply; the claim row only over an expired mark, and then it counts
+    itself in ``attempts`` (from 1 again once ``keep``, the count's expiry, has passed). The
+    statement returns a row for each row it wrote: the claim won when one of them is running.
     """
-    rows = ", ".join(["(?, ?, ?)"] * (carried + 1))
+    rows = ", ".join(["(?, ?, ?, 0, 0)"] * carried + ["(?, ?, ?, 1, ?)"])
     # No value is written into the SQL: they are all parameters.
     return (
-        f"INSERT INTO marks (key, value, expires) VALUES {rows} ON CONFLICT (key) DO UPDATE "  # noqa: S608
-        "SET value = excluded.value, expires = excluded.expires "
-        f"WHERE excluded.value = '{DONE}' OR marks.expires <= ?"
+        f"INSERT INTO marks (key, value, expires, attempts, keep) VALUES {rows} "  # noqa: S608
+        "ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires = excluded.expires, "
+        f"attempts = CASE WHEN excluded.value = '{DONE}' THEN marks.attempts "
+        "WHEN marks.keep > ? THEN marks.attempts + 1 ELSE 1 END, "
+        "keep = max(marks.keep, excluded.keep) "
+        f"WHERE excluded.value = '{DONE}' OR marks.expires <= ? "
+        "RETURNING value, attempts"
     )
 
 
 _BATCH_END = "SELECT max(key) FROM (SELECT key FROM marks WHERE key > ? ORDER BY key LIMIT ?)"
 _SWEEP_MARKS = (
     "DELETE FROM marks WHERE key IN (SELECT key FROM marks WHERE key > ? ORDER BY key "
-    "LIMIT ?) AND expires <= ?"
+    "LIMIT ?) AND max(expires, keep) <= ?"
 )
 _SWEEP_PARTS = (
     "DELETE FROM album_parts WHERE album IN (SELECT album FROM albums WHERE expires <= ? LIMIT ?)"
@@ -154,10 +163,15 @@ class SqliteStore(Store):
             )
         self.path = str(path)
         self.busy_timeout = busy_timeout
-        with self._connect() as conn:  # the schema, once (the context manager commits)
+        conn = self._connect()
+        try:
             conn.execute("PRAGMA journal_mode = WAL")
-            conn.executescript(SCHEMA)
-        conn.close()
+            with _transaction(conn):  # one worker makes or upgrades the schema at a time
+                for statement in filter(str.strip, SCHEMA.split(";")):
+                    conn.execute(statement)
+                _add_columns(conn)
+        finally:
+            conn.close()
         self._reset()
         os.register_at_fork(after_in_child=functools.partial(_forked, weakref.ref(self)))
 
@@ -221,24 +235,37 @@ class SqliteStore(Store):
     # -- dedupe (the hot path) ----------------------------------------------------------
 
     def claim(self, key: str, lease: float) -> Claim:
+        return self._claim(key, lease, lease)[0]
+
+    def claim_counted(
+        self, key: str, lease: float, count_key: str, ttl: float
+    ) -> tuple[Claim, int]:
+        """:meth:`claim`, counted on the claim's own row for ``ttl`` seconds: one write.
+
+        ``count_key`` is not used: the count lives beside the claim, and :meth:`release`
+        keeps it.
+        """
+        return self._claim(key, lease, ttl)
+
+    def _claim(self, key: str, lease: float, keep: float) -> tuple[Claim, int]:
         conn = getattr(self._local, "conn", None) or self._conn()
         now = time.time()
         with self._lock:
             carried = self._finished  # flat: key, DONE, expiry, key, DONE, expiry, ...
             self._finished = carried[_MAX_FLAT:]
         del carried[_MAX_FLAT:]
-        count = len(carried) // 3
-        params = [*carried, key, RUNNING, now + lease, now]
+        params = [*carried, key, RUNNING, now + lease, now + keep, now, now]
         try:
-            won = conn.execute(_CLAIM_SQL[count], params).rowcount == count + 1
+            written = conn.execute(_CLAIM_SQL[len(carried) // 3], params).fetchall()
         except BaseException:
             self._carry_back(carried)
             raise
-        if won:
-            return Claim.NEW
+        for value, attempts in written:
+            if value == RUNNING:  # the carried rows are all done: this is the claim's
+                return Claim.NEW, int(attempts)
         if key in carried[::3]:
-            return Claim.DONE
-        return Claim.DONE if self.get(key) == DONE else Claim.RUNNING
+            return Claim.DONE, 0
+        return Claim.DONE if self.get(key) == DONE else Claim.RUNNING, 0
 
     def finish(self, key: str, ttl: float) -> None:
         """Mark ``key`` done: written by the next claim, or within :data:`FLUSH_DELAY`."""
@@ -247,6 +274,11 @@ class SqliteStore(Store):
             self._finished += (key, DONE, expires)
         if self._housekeeper is None:
             self._conn()  # starts the housekeeper in this process
+
+    def release(self, key: str) -> None:
+        """Give ``key`` up: the next claim wins at once and counts on from this one's count."""
+        self._forget(key)
+        self._conn().execute("UPDATE marks SET expires = 0 WHERE key = ?", (key,))
 
     def _forget(self, key: str) -> None:
         """Drop a waiting done mark of ``key`` (it is being set or deleted now)."""
@@ -289,22 +321,16 @@ class SqliteStore(Store):
     def journal_take(
         self, journal: str, lease: float, *, chat: str | None = None
     ) -> Accepted | None:
-        conn = self._conn()
         now = time.time()
         sql = _TAKE_CHAT if chat is not None else _TAKE_ANY
         params = {"name": journal, "now": now, "chat": chat, "scan": JOURNAL_SCAN}
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with _transaction(self._conn()) as conn:
             row = conn.execute(sql, params).fetchone()
             if row is not None:
                 conn.execute(
                     "UPDATE journal SET lease_until = ?, attempts = attempts + 1 WHERE seq = ?",
                     (now + lease, row[5]),
                 )
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
         if row is None:
             return None
         key, payload, entry_chat, order, attempts, _ = row
@@ -338,10 +364,8 @@ class SqliteStore(Store):
     # -- albums -------------------------------------------------------------------------
 
     def album_add(self, album: str, order: int, part: str, ttl: float) -> bool:
-        conn = self._conn()
         now = time.time()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with _transaction(self._conn()) as conn:
             row = conn.execute(
                 "SELECT claimed, expires FROM albums WHERE album = ?", (album,)
             ).fetchone()
@@ -360,10 +384,6 @@ class SqliteStore(Store):
                     "INSERT OR IGNORE INTO album_parts (album, ord, part) VALUES (?, ?, ?)",
                     (album, order, part),
                 )
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
         return added
 
     def album_parts(self, album: str) -> list[str]:
@@ -375,10 +395,8 @@ class SqliteStore(Store):
         return [str(part) for (part,) in rows.fetchall()]
 
     def album_claim(self, album: str, quiet: float) -> AlbumClaim:
-        conn = self._conn()
         now = time.time()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with _transaction(self._conn()) as conn:
             row = conn.execute(
                 "SELECT last, claimed FROM albums WHERE album = ? AND expires > ?", (album, now)
             ).fetchone()
@@ -392,10 +410,6 @@ class SqliteStore(Store):
                     "SELECT part FROM album_parts WHERE album = ? ORDER BY ord", (album,)
                 ).fetchall()
                 claim = AlbumClaim([str(part) for (part,) in parts])
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
         return claim
 
     # -- housekeeping -------------------------------------------------------------------
@@ -412,8 +426,20 @@ class SqliteStore(Store):
         thread.start()
 
     def checkpoint(self) -> None:
-        """Copy the log into the database file, without waiting for readers or writers."""
-        self._conn().execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        """Copy the log into the database file; past :data:`WAL_LIMIT`, start the log over.
+
+        The log starts over from its top only once every frame in it has been copied, and a
+        checkpoint racing a steady stream of writes never catches up with them: under
+        sustained load the log would grow without end, each write extending the file. So a
+        log past the limit gets a checkpoint that holds new writers back until it is done
+        (a few milliseconds, at most once per :data:`CHECKPOINT_INTERVAL`).
+        """
+        try:
+            restart = os.path.getsize(self.path + "-wal") > WAL_LIMIT
+        except OSError:  # no log yet
+            restart = False
+        mode = "RESTART" if restart else "PASSIVE"
+        self._conn().execute(f"PRAGMA wal_checkpoint({mode})").fetchall()
 
     def sweep(self, after: str = "") -> str:
         """Delete expired rows among the next :data:`SWEEP_BATCH` marks after ``after``.
@@ -423,15 +449,10 @@ class SqliteStore(Store):
         conn = self._conn()
         now = time.time()
         last = conn.execute(_BATCH_END, (after, SWEEP_BATCH)).fetchone()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with _transaction(self._conn()) as conn:
             conn.execute(_SWEEP_MARKS, (after, SWEEP_BATCH, now))
             conn.execute(_SWEEP_PARTS, (now, SWEEP_BATCH))
             conn.execute(_SWEEP_ALBUMS, (now, SWEEP_BATCH))
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
         return str(last[0]) if last and last[0] is not None else ""
 
     def close(self) -> None:
@@ -451,6 +472,27 @@ class SqliteStore(Store):
 
     def __repr__(self) -> str:
         return f"<SqliteStore {self.path!r}>"
+
+
+@contextlib.contextmanager
+def _transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """``BEGIN IMMEDIATE`` (the write lock first, so no upgrade can fail half-way) ... commit,
+    or roll back on any error."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def _add_columns(conn: sqlite3.Connection) -> None:
+    """Give a file made by an older version the columns it lacks (the claim's own count)."""
+    have = {row[1] for row in conn.execute("PRAGMA table_info(marks)")}
+    for column in ("attempts INTEGER NOT NULL DEFAULT 0", "keep REAL NOT NULL DEFAULT 0"):
+        if column.split()[0] not in have:
+            conn.execute(f"ALTER TABLE marks ADD COLUMN {column}")
 
 
 def _housekeep(ref: weakref.ref[SqliteStore], stop: threading.Event) -> None:
