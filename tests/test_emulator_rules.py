@@ -469,21 +469,27 @@ def test_the_reason_phrase_is_shown_as_the_server_sent_it(scaled: FakeTelegram) 
     with socket.create_server(("127.0.0.1", 0)) as listener:
         listener.settimeout(5)
 
-        def answer_once() -> None:
-            connection, _ = listener.accept()
-            with connection:
-                read_request(connection)
-                connection.sendall(b"HTTP/1.1 403 Go Away\r\nContent-Length: 0\r\n\r\n")
+        # Every attempt (the fixture allows 3) gets the same answer on a connection of its own:
+        # "Connection: close" says we close it, so no retry is written into a socket we closed.
+        def go_away_three_times() -> None:
+            for _ in range(3):
+                connection, _ = listener.accept()
+                with connection:
+                    read_request(connection)
+                    connection.sendall(
+                        b"HTTP/1.1 403 Go Away\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                    )
 
-        thread = threading.Thread(target=answer_once)
+        thread = threading.Thread(target=go_away_three_times)
         thread.start()
         set_webhook(scaled, url=f"http://127.0.0.1:{listener.getsockname()[1]}/hook")
-        scaled.deliver(make_update())
+        # Read the last error only once the update was given up, not while a retry may run.
+        delivery = scaled.deliver(make_update(), wait=True)
         thread.join(timeout=10)
-        scaled.wait_for_calls("setWebhook")
-        deadline = time.monotonic() + 5
-        while "last_error_message" not in scaled.webhook_info() and time.monotonic() < deadline:
-            time.sleep(0.01)
+    assert delivery.state == "dropped"
+    assert [attempt.error for attempt in delivery.attempts] == [
+        "Wrong response from the webhook: 403 Go Away"
+    ] * 3
     assert scaled.webhook_info()["last_error_message"] == (
         "Wrong response from the webhook: 403 Go Away"
     )

@@ -28,6 +28,7 @@ from flask_tgwebhook.webhook_url import WebhookURLError, validate_webhook_url
 
 from .conftest import SECRET, TOKEN
 from .servers import HOST, Gunicorn, free_port, wait_until
+from .test_fake_telegram import read_request
 
 APPS = Path(__file__).parent / "apps"
 KEY = "security-review-secret-key"
@@ -272,13 +273,9 @@ class BotAPIStandIn:
     def answer_one(self, conn: socket.socket) -> None:
         with conn:
             conn.settimeout(5)
-            head = b""
-            while b"\r\n\r\n" not in head and len(head) < 65536:
-                got = conn.recv(4096)
-                if not got:
-                    break
-                head += got
-            self.requests.append(head.split(b"\r\n", 1)[0])
+            # The whole request, body too: closing on unread bytes sends RST, not our answer.
+            request = read_request(conn)
+            self.requests.append(request.split(b"\r\n", 1)[0])
             answer = self.answer
             if answer is None:
                 self.stop.wait(10)  # the client's read timeout ends the wait first
