@@ -618,6 +618,52 @@ def test_webhook_closing_without_an_answer_is_retried_but_not_reported(
     assert "last_error_message" not in fast.webhook_info()
 
 
+def _has_the_fin(local: tuple[str, int]) -> bool:
+    """Whether the IPv4 socket bound to ``local`` got its peer's FIN (state CLOSE_WAIT)."""
+    address = socket.inet_aton(local[0])[::-1].hex().upper()  # /proc/net/tcp: little-endian
+    wanted = f"{address}:{local[1]:04X}"
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if fields[1] == wanted and fields[3] == "08":  # 08 = TCP_CLOSE_WAIT
+            return True
+    return False
+
+
+def test_a_kept_connection_the_webhook_closed_is_not_reused(fast: FakeTelegram) -> None:
+    """td sees the webhook's FIN on an idle keep-alive connection and drops it: the next update
+    goes on a new connection, not into the closed one (which cost an attempt, and was shown as
+    "Connection reset by peer" when the webhook's RST won the race)."""
+    peers: list[tuple[str, int]] = []
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        listener.settimeout(5)
+
+        def answer_and_close() -> None:
+            connection, peer = listener.accept()
+            peers.append(peer)
+            with connection:
+                read_request(connection)
+                # No "Connection: close": kept alive, which a server may still end when it likes.
+                connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+
+        set_webhook(fast, url=f"http://127.0.0.1:{listener.getsockname()[1]}/hook")
+        first = threading.Thread(target=answer_and_close)
+        first.start()
+        delivered = fast.deliver(make_update(), wait=True)
+        first.join(timeout=5)
+        # The race made certain: the emulator's end holds the FIN before the next update.
+        deadline = time.monotonic() + 5
+        while not _has_the_fin(peers[0]) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert _has_the_fin(peers[0])
+        second = threading.Thread(target=answer_and_close)
+        second.start()
+        next_one = fast.deliver(make_update(), wait=True)
+        second.join(timeout=5)
+    assert delivered.attempts == [Attempt(200, None)]
+    assert next_one.attempts == [Attempt(200, None)]
+    assert len(peers) == 2
+
+
 def test_slow_webhook_is_a_read_timeout() -> None:
     release = threading.Event()
 

@@ -13,6 +13,7 @@ import contextlib
 import gzip
 import http.client
 import os
+import selectors
 import socket
 import ssl
 import tempfile
@@ -105,6 +106,9 @@ class WebhookConnection:
 
     def post(self, body: bytes) -> Outcome:
         """POST ``body`` (the update as JSON) and read the whole answer."""
+        idle = self._http.sock if self._http is not None else None
+        if idle is not None and closed_by_peer(idle):
+            self.close()  # as td drops it: the update goes on a new connection
         if self._http is None:
             self._http = _Connection(self)
         if self._http.sock is None:
@@ -170,6 +174,21 @@ class WebhookConnection:
             with contextlib.suppress(OSError):
                 os.unlink(self._cafile)
             self._cafile = None
+
+
+def closed_by_peer(sock: socket.socket) -> bool:
+    """Whether the webhook has closed this idle kept-alive connection.
+
+    td's event loop sees the webhook's FIN on an idle connection and drops it, so Telegram never
+    writes an update into a connection the webhook closed. Nothing is due on an idle one: if it
+    is readable, that is the FIN (or bytes nobody asked for), and the update needs a new one.
+    """
+    try:
+        with selectors.DefaultSelector() as selector:
+            selector.register(sock, selectors.EVENT_READ)
+            return bool(selector.select(timeout=0))
+    except (OSError, ValueError):  # already closed on our side
+        return True
 
 
 def describe_failure(exc: BaseException, *, reading: bool) -> str:
