@@ -79,6 +79,36 @@ class Row:
     cpu_us: list[float] = field(default_factory=list)
 
 
+def serve(
+    app: str,
+    name: str,
+    work: Path,
+    *,
+    checkout: Path = HERE.parent,
+    workers: int = 2,
+    args: list[str] | None = None,
+) -> Gunicorn:
+    """gunicorn serving ``app`` from ``checkout``'s ``benchmarks`` folder, with that
+    checkout's package on ``PYTHONPATH`` and an instance folder of its own under ``work``."""
+    instance = work / "instance" / name
+    instance.mkdir(parents=True, exist_ok=True)
+    return Gunicorn(
+        app,
+        chdir=checkout / "benchmarks",
+        log_dir=work / "logs",
+        workers=workers,
+        # Bytecode caches on, as for installed packages: compiling every module from
+        # source in each worker would cost memory that production does not pay.
+        env={
+            "BENCH_INSTANCE": str(instance),
+            "PYTHONPATH": str(checkout),
+            "PYTHONDONTWRITEBYTECODE": "",
+        },
+        args=[*(args or []), "--backlog", "2048"],
+        name=name,
+    )
+
+
 class Bench:
     def __init__(self, work: Path, duration: float) -> None:
         self.work = work
@@ -95,24 +125,7 @@ class Bench:
         self.blocks_lock = threading.Lock()
 
     def serve(self, name: str, workers: int, args: list[str]) -> Gunicorn:
-        slug = name.replace(" ", "-")
-        instance = self.work / "instance" / slug
-        instance.mkdir(parents=True, exist_ok=True)
-        return Gunicorn(
-            ROWS[name],
-            chdir=HERE,
-            log_dir=self.work / "logs",
-            workers=workers,
-            # Bytecode caches on, as for installed packages: compiling every module from
-            # source in each worker would cost memory that production does not pay.
-            env={
-                "BENCH_INSTANCE": str(instance),
-                "PYTHONPATH": str(HERE.parent),
-                "PYTHONDONTWRITEBYTECODE": "",
-            },
-            args=[*args, "--backlog", "2048"],
-            name=slug,
-        )
+        return serve(ROWS[name], name.replace(" ", "-"), self.work, workers=workers, args=args)
 
     def run(self, server: Gunicorn, duration: float) -> LoadResult:
         with self.blocks_lock:

@@ -21,28 +21,12 @@ import tempfile
 from contextlib import ExitStack
 from pathlib import Path
 
+import samples
+import tg_apps
+from bench_http import serve  # puts this checkout on sys.path, for the tests' server helpers
+from load import Load, generator
+
 HERE = Path(__file__).resolve().parent
-sys.path[:0] = [str(HERE.parent)]  # the tests package, for its server helpers
-
-import samples  # noqa: E402
-import tg_apps  # noqa: E402
-from load import Load, generator  # noqa: E402
-
-from tests.servers import Gunicorn  # noqa: E402
-
-
-def serve(name: str, checkout: Path, app: str, work: Path, args: list[str]) -> Gunicorn:
-    instance = work / "instance" / name
-    instance.mkdir(parents=True)
-    return Gunicorn(
-        app,
-        chdir=checkout / "benchmarks",
-        log_dir=work / "logs",
-        workers=2,
-        env={"BENCH_INSTANCE": str(instance), "PYTHONPATH": str(checkout)},
-        args=args,
-        name=name,
-    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -71,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
         }
         servers = {}
         for name, (checkout, app) in rows.items():
-            servers[name] = serve(name, checkout, app, work, preset)  # started and ready
+            servers[name] = serve(app, name, work, checkout=checkout, args=preset)  # started
             stack.callback(servers[name].stop)
         for server in servers.values():
             load.run(server.url, 1, next(blocks))  # warm up: imports, first connections
