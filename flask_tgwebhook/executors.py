@@ -24,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from .errors import TelegramError
-from .pipeline import Outcome, feed_update
+from .pipeline import Outcome, run_in_app
 from .stores.base import DONE, RUNNING, Accepted
 from .update import Update
 
@@ -147,7 +147,7 @@ class BackgroundExecutor:
             store.journal_done(self.journal, entry.key)
             return
         with self._heartbeat(entry):
-            result = feed_update(state.app, json.loads(entry.payload))
+            result = run_in_app(state, json.loads(entry.payload))  # this bot's pipeline
         if result.outcome in (Outcome.RUNNING, Outcome.RETRY):
             return  # its lease runs out and it is taken again
         reply = result.reply
@@ -260,7 +260,7 @@ class CeleryExecutor(BackgroundExecutor):
         self.task = run_chat_task(state.app)
 
     def schedule(self, chat: str | None) -> None:
-        self.task.delay(None, chat)
+        self.task.delay(self.state.ext.bot_name, chat)  # the task drains this bot's journal
 
 
 def make_executor(state: TelegramState) -> BackgroundExecutor | None:

@@ -26,7 +26,7 @@ from .update import Update
 if TYPE_CHECKING:
     from .state import TelegramState
 
-__all__ = ["Outcome", "Result", "feed_update", "run_update"]
+__all__ = ["Outcome", "Result", "feed_update", "run_in_app", "run_update"]
 
 logger = logging.getLogger("flask_tgwebhook")
 
@@ -70,17 +70,27 @@ class Result:
         return f"<Result {self.outcome.value} update {self.update.update_id}>"
 
 
-def feed_update(app: Flask, raw: dict[str, Any]) -> Result:
+def feed_update(app: Flask, raw: dict[str, Any], *, bot: str | None = None) -> Result:
     """Run one raw update (a dict with an integer ``update_id``) through ``app``'s bot.
 
     Pushes an app context for ``app`` when none is active, so handlers see ``current_app``
     and ``g`` wherever the update came from. Never raises for a handler's exception: that
     is in the result (and was logged, and sent as a signal).
+
+    :param bot: the name of the bot (``TelegramWebhook(app, name=...)``); ``None`` for the
+        unnamed bot, or the only one.
     """
+    return run_in_app(get_state(app, name=bot), raw)
+
+
+def run_in_app(state: TelegramState, raw: dict[str, Any]) -> Result:
+    """:func:`run_update` inside the app context of ``state``'s app (pushed when another
+    app's or none is active): for callers that hold a bot's state."""
+    app = state.app
     if has_app_context() and current_app._get_current_object() is app:  # type: ignore[attr-defined]
-        return run_update(get_state(app), raw)
+        return run_update(state, raw)
     with app.app_context():
-        return run_update(get_state(app), raw)
+        return run_update(state, raw)
 
 
 def run_update(state: TelegramState, raw: dict[str, Any]) -> Result:

@@ -11,7 +11,7 @@ import traceback
 from typing import TYPE_CHECKING, Any
 
 from .errors import TelegramError
-from .pipeline import Outcome, feed_update
+from .pipeline import Outcome, run_in_app
 from .redact import redact
 from .state import get_state
 
@@ -44,8 +44,8 @@ def run_update(
     the loop.
     """
     log = logger or _default_logger
-    get_state(app, tg)  # the right app for this extension, or one sentence saying the fix
-    result = feed_update(app, raw)
+    # tg's own bot (a named one too), or one sentence saying the fix when app is not its app
+    result = run_in_app(get_state(app, tg), raw)
     update_id = result.update.update_id
     outcome = result.outcome
     if outcome in (Outcome.DUPLICATE, Outcome.RUNNING):

@@ -11,11 +11,13 @@ from flask import Flask
 
 from flask_tgwebhook import TelegramWebhook, reply
 from flask_tgwebhook.config import derive_secret
+from flask_tgwebhook.polling import run_update as run_polled
 from flask_tgwebhook.startup import setup_webhooks
 from flask_tgwebhook.state import get_state
 from flask_tgwebhook.testing import FakeTelegram, make_update
 
 from .conftest import TOKEN, load_example
+from .servers import wait_until
 
 SUPPORT_TOKEN = "777000:TEST-the-support-bots-fake-token"
 URL = "https://bot.example.com/telegram/webhook"
@@ -160,3 +162,24 @@ def test_each_bot_has_its_own_signed_links(emulator: FakeTelegram) -> None:
     # A link is bound to its bot: the main bot's token on the support bot's path is refused.
     token = main_path.rsplit("/", 1)[1]
     assert client.get(f"/telegram/support/external/{token}").status_code == 403
+
+
+def test_a_named_bots_updates_run_its_handlers_under_the_thread_executor(
+    emulator: FakeTelegram,
+) -> None:
+    app, _, support = two_bots(emulator, TELEGRAM_EXECUTOR="thread", TELEGRAM_STORE_URL="memory://")
+    answer = post(app, "/telegram/support/webhook", SUPPORT_TOKEN, make_update(text="help"))
+    assert answer.status_code == 200
+    wait_until(lambda: emulator.calls_to("sendMessage"), timeout=10, what="the support handler")
+    [sent] = emulator.calls_to("sendMessage")  # not the main bot's reply ("main")
+    assert sent.params["text"] == "support" and sent.bot_id == 777000
+    assert support.state(app).stats["handled"] == 1
+
+
+def test_polling_a_named_bot_runs_its_handlers(emulator: FakeTelegram) -> None:
+    app, main, support = two_bots(emulator)
+    with app.app_context():
+        run_polled(support, app, support.state(app).bot, make_update(text="help"))
+    [sent] = emulator.calls_to("sendMessage")
+    assert sent.params["text"] == "support" and sent.bot_id == 777000
+    assert support.state(app).stats["handled"] == 1 and main.state(app).stats["handled"] == 0
