@@ -127,14 +127,6 @@ class WebhookView:
             )
         if self.secret is not None and not self.secret_matches(environ):
             return self.reject(environ, 403, "secret", "Forbidden: missing or wrong secret token.")
-        content_type = environ.get("CONTENT_TYPE")
-        if content_type != JSON_TYPE and not _is_json(content_type):
-            return self.reject(
-                environ,
-                415,
-                "content-type",
-                "Unsupported Media Type: send the update as application/json.",
-            )
         try:
             body = self.read_body(environ)
         except UnreadableBody as exc:
@@ -144,9 +136,18 @@ class WebhookView:
                 environ, 413, "size", "Payload Too Large: the update is over the size limit."
             )
         raw = self.parse(body)
-        if raw is None:
+        if raw is None:  # whatever its Content-Type says: the table's 400 row holds for all
             return self.reject(
                 environ, 400, "body", "Bad Request: the body must be a JSON update object."
+            )
+        content_type = environ.get("CONTENT_TYPE")
+        if content_type != JSON_TYPE and not _is_json(content_type):
+            # An update, but not sent as Telegram sends it (curl -d, a form): say how.
+            return self.reject(
+                environ,
+                415,
+                "content-type",
+                "Unsupported Media Type: send the update as application/json.",
             )
         return self.handle(raw)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import logging
 
 import pytest
@@ -51,7 +53,8 @@ def test_each_kind_is_logged_once_then_at_most_once_a_minute(
     for _ in range(50):  # a scanner
         assert post_update(make_update(text="hi"), secret=None).status_code == 403
     # Another kind still gets its own first line.
-    assert post_update(None, data="not json", content_type="text/plain").status_code == 415
+    update = json.dumps(make_update(text="hi"))
+    assert post_update(None, data=update, content_type="text/plain").status_code == 415
     lines = refusal_lines(caplog)
     assert [("403" in r.getMessage(), "415" in r.getMessage()) for r in lines] == [
         (True, False),

@@ -427,6 +427,20 @@ def test_wrong_content_type_is_415(
     assert seen == []
 
 
+@pytest.mark.parametrize("content_type", [None, "text/plain", "application/json"])
+@pytest.mark.parametrize("body", [b"not json", b"[1, 2]", b'{"message": {}}'])
+def test_a_body_that_is_no_update_is_400_whatever_its_content_type(
+    seen: list[Update], client: FlaskClient, content_type: str | None, body: bytes
+) -> None:
+    headers = {"X-Telegram-Bot-Api-Secret-Token": SECRET}
+    if content_type is not None:
+        headers["Content-Type"] = content_type
+    response = client.post("/telegram/webhook", data=body, headers=headers)
+    assert response.status_code == 400
+    assert b"JSON update object" in response.data
+    assert seen == []
+
+
 @pytest.mark.parametrize(
     "content_type", ["application/json; charset=utf-8", "Application/JSON", " application/json "]
 )
