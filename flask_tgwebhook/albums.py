@@ -16,6 +16,8 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from . import signals
+from .dispatch import run_error_handlers
 from .errors import TelegramError
 from .reply import Reply
 from .update import Update
@@ -113,15 +115,32 @@ def _check(state: TelegramState, album: str, group: str) -> None:
 
 
 def _run(state: TelegramState, album: Album) -> None:
-    handler = state.ext.table.album_handler
+    """Run the album handler; when it raises, the error handlers (of its router, then the
+    parents) get the exception and the album's first part, as for any update."""
+    table = state.ext.table
+    handler = table.album_handler
     assert handler is not None
     try:
         result = handler(album)
-    except Exception:
+    except Exception as exc:
+        first = album.updates[0]
+        failure = run_error_handlers(exc, first, table.album_router)
         state.stats["failed"] += 1
-        logger.exception("The album handler for media group %s raised.", album.media_group_id)
-        return
-    state.stats["albums"] += 1
+        if not failure.handled:
+            logger.error(
+                "The album handler for media group %s raised.",
+                album.media_group_id,
+                exc_info=failure.error,
+            )
+        if signals.update_failed.receivers:
+            signals.update_failed.send(
+                state.app, update=first, exception=failure.error, handled=failure.handled
+            )
+        if not failure.handled:
+            return
+        result = failure.value
+    else:
+        state.stats["albums"] += 1
     if type(result) is Reply:
         try:
             state.bot.call(result.method, **result.params)

@@ -393,7 +393,7 @@ class Router:
 class HandlerTable:
     """The compiled, read-only form of a router tree: update type → handlers in order."""
 
-    __slots__ = ("album_handler", "by_type", "hooked", "root", "scopes")
+    __slots__ = ("album_handler", "album_router", "by_type", "hooked", "root", "scopes")
 
     def __init__(self, root: Router) -> None:
         by_type: dict[str, list[Handler]] = {}
@@ -416,10 +416,14 @@ class HandlerTable:
                 chain.append(node)
                 node = node.parent
             self.scopes[router] = tuple(reversed(chain))
-        #: The album handler, if any router has one (the first in dispatch order).
-        self.album_handler: Callable[[Any], Any] | None = next(
-            (fn for r in root.iter_routers() for fn in r.album_handlers), None
-        )
+        #: The album handler, if any router has one (the first in dispatch order), and its
+        #: router (whose error handlers come first when it raises).
+        self.album_handler: Callable[[Any], Any] | None = None
+        self.album_router: Router = root
+        for router in root.iter_routers():
+            if router.album_handlers:
+                self.album_handler, self.album_router = router.album_handlers[0], router
+                break
         #: Whether any router has hooks; without them dispatching takes the short path.
         self.hooked = any(
             r.before_update_funcs or r.after_update_funcs or r.teardown_update_funcs
