@@ -7,7 +7,7 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 
-from .base import JOURNAL_SCAN, Accepted, AlbumClaim, Store
+from .base import DONE, JOURNAL_SCAN, RUNNING, Accepted, AlbumClaim, Claim, Store
 
 __all__ = ["MemoryStore"]
 
@@ -84,6 +84,23 @@ class MemoryStore(Store):
             count = (int(entry[0]) if entry and entry[0].isdigit() else 0) + 1
             self._put(key, str(count), ttl, now)
             return count
+
+    # -- dedupe (the hot path) ----------------------------------------------------------
+
+    def claim_counted(
+        self, key: str, lease: float, count_key: str, ttl: float
+    ) -> tuple[Claim, int]:
+        """The claim and, when it wins, its count: under one lock, as one step."""
+        now = time.monotonic()
+        with self._lock:
+            entry = self._live(key, now)
+            if entry is not None:
+                return (Claim.DONE if entry[0] == DONE else Claim.RUNNING), 0
+            self._put(key, RUNNING, lease, now)
+            counted = self._live(count_key, now)
+            count = (int(counted[0]) if counted and counted[0].isdigit() else 0) + 1
+            self._put(count_key, str(count), ttl, now)
+            return Claim.NEW, count
 
     def __len__(self) -> int:
         return len(self._entries)
