@@ -5,8 +5,10 @@
 1. Throughput under gunicorn (sync x2 and gthread 2x4) on 127.0.0.1, loaded by wrk (a bounded
    Python generator when wrk is missing): 32 connections, four updates of 0.7-1 KB
    (``samples.py``) with the secret header and a fresh ``update_id`` on every request. Rows:
-   a bare WSGI callable, a bare Flask ``get_json()`` route, our default path, our fast path
-   (``TELEGRAM_FAST_PATH``, when this version has it). Every row's server runs at once; each
+   a bare WSGI callable; the same parsing the body inside a Flask app context (the least the
+   fast path must do); a bare Flask ``get_json()`` route; our default path and our fast path
+   (``TELEGRAM_FAST_PATH``, when this version has it), each with the default store and again
+   with ``memory://`` (the store's share, in the same run). Every row's server runs at once; each
    round measures every row back to back, so a slow spell of the machine hits all of them;
    a ratio is the median of three rounds' ratios against the bare Flask route, and the
    spread is their range. Targets: default >= 0.95x, fast path >= 1.4x.
@@ -57,12 +59,21 @@ IMPORT_RUNS = 10
 BASELINE = "bare Flask get_json route"
 DEFAULT = "flask_tgwebhook default path"
 FAST = "flask_tgwebhook fast path"
+#: Reference rows: what the fast path must do at least, and ours without the store's writes.
+FLOOR = "bare parse in an app context"
+DEFAULT_MEMORY = "default path, memory store"
+FAST_MEMORY = "fast path, memory store"
 ROWS = {
     "bare WSGI callable": "bare_apps:bare_wsgi",
+    FLOOR: "bare_apps:make_parse_in_app_context()",
     BASELINE: "bare_apps:make_flask()",
     DEFAULT: "tg_apps:make_tg()",
+    DEFAULT_MEMORY: "tg_apps:make_tg_memory()",
     FAST: "tg_apps:make_fast()",
+    FAST_MEMORY: "tg_apps:make_fast_memory()",
 }
+#: The rows the memory phase measures: the baseline and ours with the default settings.
+MEMORY_ROWS = [BASELINE, DEFAULT, FAST]
 PRESETS = {
     "sync x2": ["--worker-class", "sync"],
     "gthread 2x4": ["--worker-class", "gthread", "--threads", "4"],
@@ -269,7 +280,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
-    names = [n for n in ROWS if n != FAST or tg_apps.fast_path_available()]
+    fast = tg_apps.fast_path_available()
+    names = [n for n in ROWS if fast or n not in (FAST, FAST_MEMORY)]
     tool = generator()
     sizes = sorted(len(b) for b in samples.sample_bodies())
     print(f"load: {tool}, 32 connections, updates of {sizes} bytes")
@@ -316,7 +328,7 @@ def main(argv: list[str] | None = None) -> int:
             f" (medians of {IMPORT_RUNS}) -> {ratio:.2f}x (target <= 1.3x)"
         )
 
-        memory_rows = [n for n in names if n != "bare WSGI callable"]
+        memory_rows = [n for n in MEMORY_ROWS if n in names]
         memory = bench.memory(memory_rows, args.updates, args.memory_seconds)
         report["rss"] = memory
         base_rest, base_after, _ = memory[BASELINE]

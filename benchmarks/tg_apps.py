@@ -48,3 +48,13 @@ def fast_path_available() -> bool:
     from flask_tgwebhook.config import DEFAULTS
 
     return "TELEGRAM_FAST_PATH" in DEFAULTS
+
+
+def make_tg_memory() -> Flask:
+    """The default path with the per-process store: what the default one's writes cost."""
+    return make_tg(TELEGRAM_STORE_URL="memory://")
+
+
+def make_fast_memory() -> Flask:
+    """The fast path with the per-process store."""
+    return make_tg(TELEGRAM_FAST_PATH=True, TELEGRAM_STORE_URL="memory://")
