@@ -83,7 +83,7 @@ def test_an_album_handler_that_raises_goes_to_its_routers_error_handler(
         seen.append(("error handler", (str(exc), update.update_id)))
         return reply("sendMessage", chat_id=update.chat_id, text="That album is too big.")
 
-    @tg.errorhandler
+    @tg.errorhandler(Exception)
     def anything(exc: Exception, update: Any) -> None:
         seen.append(("root error handler", exc))
 
@@ -101,7 +101,7 @@ def test_an_album_handler_that_raises_goes_to_its_routers_error_handler(
         ("update_failed", (True, "ValueError")),
     ]
     # The error handler's reply, sent through the client after the signal.
-    wait_until(lambda: telegram.calls_to("sendMessage"), timeout=10, what="the reply")
+    wait_until(lambda: bool(telegram.calls_to("sendMessage")), timeout=10, what="the reply")
     [sent] = telegram.calls_to("sendMessage")
     assert sent.params["text"] == "That album is too big."
     assert tg.state(app).stats["failed"] == 1

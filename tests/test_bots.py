@@ -170,7 +170,9 @@ def test_a_named_bots_updates_run_its_handlers_under_the_thread_executor(
     app, _, support = two_bots(emulator, TELEGRAM_EXECUTOR="thread", TELEGRAM_STORE_URL="memory://")
     answer = post(app, "/telegram/support/webhook", SUPPORT_TOKEN, make_update(text="help"))
     assert answer.status_code == 200
-    wait_until(lambda: emulator.calls_to("sendMessage"), timeout=10, what="the support handler")
+    wait_until(
+        lambda: bool(emulator.calls_to("sendMessage")), timeout=10, what="the support handler"
+    )
     [sent] = emulator.calls_to("sendMessage")  # not the main bot's reply ("main")
     assert sent.params["text"] == "support" and sent.bot_id == 777000
     assert support.state(app).stats["handled"] == 1
