@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
+import time
+import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -25,12 +28,14 @@ from .update import Update
 if TYPE_CHECKING:
     from .state import TelegramState
 
-__all__ = ["Album", "AlbumFn", "collect_part", "media_group_id"]
+__all__ = ["Album", "AlbumFn", "collect_part", "media_group_id", "sweep_albums", "watch_albums"]
 
 logger = logging.getLogger("flask_tgwebhook")
 
 #: Seconds an album's parts are kept after its latest part, if nobody took them.
 ALBUM_TTL = 3600.0
+#: Seconds between two looks of a worker for albums left behind by a worker that died.
+SWEEP_INTERVAL = 10.0
 #: Update fields whose messages can be parts of an album.
 ALBUM_FIELDS = ("message", "channel_post", "business_message")
 
@@ -77,7 +82,7 @@ def media_group_id(raw: dict[str, Any]) -> str | None:
 
 def collect_part(state: TelegramState, raw: dict[str, Any], group: str) -> None:
     """Record one part and have the album looked at once its quiet window may be over."""
-    album = f"{state.key_prefix}album:{group}"
+    album = _prefix(state) + group
     message = next(raw[f] for f in ALBUM_FIELDS if isinstance(raw.get(f), dict))
     added = state.store.album_add(
         album, int(message.get("message_id", 0)), json.dumps(raw), ALBUM_TTL
@@ -98,20 +103,86 @@ def _check_later(state: TelegramState, album: str, group: str, delay: float) -> 
     timer.start()
 
 
-def _check(state: TelegramState, album: str, group: str) -> None:
+def _check(state: TelegramState, album: str, group: str) -> bool:
+    """Hand the album out if its quiet window is over and nobody took it; whether it ran."""
     wait = state.settings.media_group_wait
     try:
         claim = state.store.album_claim(album, wait)
     except Exception:
         logger.warning("The update store failed to hand out album %s.", group, exc_info=True)
-        return
+        return False
     if claim.parts is None:
         if claim.wait > 0:  # a part came in meanwhile: its own timer or this one decides
             _check_later(state, album, group, claim.wait)
-        return
+        return False
     updates = [Update(json.loads(part), state.bot_username) for part in claim.parts]
     with state.app.app_context():
         _run(state, Album(group, updates))
+    return True
+
+
+def _prefix(state: TelegramState) -> str:
+    """The store name of a bot's albums, up to the album's id."""
+    return f"{state.key_prefix}album:"
+
+
+def watch_albums(state: TelegramState) -> None:
+    """Have this process look out for albums left behind, once per bot (a forked worker
+    starts its own): the timer that hands an album out dies with its worker, so every
+    :data:`SWEEP_INTERVAL` each worker hands out the albums that nobody took though their
+    quiet window ended an interval ago."""
+    pid = os.getpid()
+    if _watching.get(state) == pid:
+        return
+    with _watching_lock:
+        if _watching.get(state) == pid:
+            return
+        _watching[state] = pid
+    thread = threading.Thread(
+        target=_watch, args=(weakref.ref(state),), name="tg-albums", daemon=True
+    )
+    thread.start()
+
+
+def sweep_albums(state: TelegramState) -> int:
+    """Hand out the albums of ``state``'s bot left behind; how many this call ran."""
+    prefix = _prefix(state)
+    # Past the quiet window by a whole interval: the timers of living workers come first.
+    quiet = state.settings.media_group_wait + SWEEP_INTERVAL
+    due = state.store.albums_due(prefix, quiet)
+    return sum(_check(state, album, album[len(prefix) :]) for album in due)
+
+
+def _watch(ref: weakref.ref[TelegramState]) -> None:
+    failed = False
+    while True:
+        time.sleep(SWEEP_INTERVAL)
+        state = ref()
+        if state is None:  # the app is gone
+            return
+        try:
+            if sweep_albums(state):
+                logger.warning(
+                    "Handed out an album whose quiet window had passed long ago: the worker "
+                    "that received its last part stopped before handing it out."
+                )
+        except Exception as exc:
+            if not failed:  # once, until it works again
+                logger.warning(
+                    "Looking for albums left behind failed (%s); it is tried again every "
+                    "%d s. Check the update store.",
+                    exc,
+                    SWEEP_INTERVAL,
+                )
+            failed = True
+        else:
+            failed = False
+        del state
+
+
+#: Each bot state whose look-out runs, and in which process (a fork has none running).
+_watching: weakref.WeakKeyDictionary[TelegramState, int] = weakref.WeakKeyDictionary()
+_watching_lock = threading.Lock()
 
 
 def _run(state: TelegramState, album: Album) -> None:

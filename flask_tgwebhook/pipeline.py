@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from flask import Flask, current_app, has_app_context
 
 from . import signals
-from .albums import collect_part, media_group_id
+from .albums import collect_part, media_group_id, watch_albums
 from .dispatch import UNHANDLED, Failure
 from .reply import Reply
 from .state import get_state
@@ -114,6 +114,7 @@ def run_update(state: TelegramState, raw: dict[str, Any]) -> Result:
 
     table = state.ext.table
     if table.album_handler is not None:
+        watch_albums(state)  # in every worker, also those no part reached
         group = media_group_id(raw)
         if group is not None:
             return _album_part(state, update, key, group)

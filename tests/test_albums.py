@@ -4,13 +4,14 @@ update's (across gunicorn workers: ``test_executors.py``)."""
 
 from __future__ import annotations
 
+import json
 import threading
 from typing import Any
 
 import pytest
 from flask import Flask
 
-from flask_tgwebhook import Router, TelegramWebhook, reply, signals
+from flask_tgwebhook import Router, TelegramWebhook, albums, reply, signals
 from flask_tgwebhook.albums import Album
 from flask_tgwebhook.testing import FakeTelegram, make_update
 
@@ -52,18 +53,18 @@ def telegram() -> Any:
 
 def test_the_album_handler_gets_every_part_once_in_message_order(telegram: FakeTelegram) -> None:
     tg = TelegramWebhook()
-    albums: list[list[int]] = []
+    received: list[list[int]] = []
     done = threading.Event()
 
     @tg.media_group()
     def album(album: Album) -> None:
-        albums.append([u.payload["message_id"] for u in album.updates])
+        received.append([u.payload["message_id"] for u in album.updates])
         done.set()
 
     app = album_app(telegram, tg)
     send_album(app)
     assert done.wait(10)
-    assert albums == [[40, 41, 42]]
+    assert received == [[40, 41, 42]]
     assert tg.state(app).stats["albums"] == 1
 
 
@@ -105,3 +106,34 @@ def test_an_album_handler_that_raises_goes_to_its_routers_error_handler(
     [sent] = telegram.calls_to("sendMessage")
     assert sent.params["text"] == "That album is too big."
     assert tg.state(app).stats["failed"] == 1
+
+
+def test_an_album_left_behind_is_handed_out_by_the_next_worker_that_looks(
+    telegram: FakeTelegram, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(albums, "SWEEP_INTERVAL", 0.1)
+    tg = TelegramWebhook()
+    handed_out: list[list[int]] = []
+    done = threading.Event()
+
+    @tg.media_group()
+    def album(album: Album) -> None:
+        handed_out.append([u.payload["message_id"] for u in album.updates])
+        done.set()
+
+    app = album_app(telegram, tg)
+    state = tg.state(app)
+    for n in (51, 50):  # what a worker killed in the quiet window left: parts, and no timer
+        part = make_update(
+            "message", update_id=900 + n, chat_id=5, message_id=n,
+            media_group_id="left", photo=PHOTO,
+        )  # fmt: skip
+        assert state.store.album_add(f"{state.key_prefix}album:left", n, json.dumps(part), 60)
+    headers = {"X-Telegram-Bot-Api-Secret-Token": SECRET}
+    update = make_update("message", text="hello", update_id=999)
+    assert (
+        app.test_client().post("/telegram/webhook", json=update, headers=headers).status_code == 200
+    )
+    assert done.wait(10)
+    assert handed_out == [[50, 51]]
+    assert albums.sweep_albums(state) == 0  # handed out once

@@ -8,6 +8,7 @@ import http.client
 import itertools
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -277,5 +278,36 @@ def test_an_album_posted_to_two_workers_reaches_its_handler_once(
         [album] = records(tmp_path, "album")
         assert album["message_ids"] == [40, 41, 42, 43, 44]
         assert records(tmp_path, "start") == []  # parts never reached the message handler
+    finally:
+        server.stop()
+
+
+@pytest.mark.slow
+def test_an_album_whose_worker_was_killed_in_its_quiet_window_is_handed_out(
+    tmp_path: Path,
+) -> None:
+    server = serve(tmp_path, {"TELEGRAM_MEDIA_GROUP_WAIT": "3"}, workers=1)
+    try:
+        photo = [{"file_id": "AgAC", "file_unique_id": "AQAD", "width": 90, "height": 90}]
+        for n in range(3):
+            part = make_update(
+                "message", update_id=600 + n, chat_id=6, message_id=60 + n,
+                media_group_id="album-2", photo=photo,
+            )  # fmt: skip
+            assert post(server.port, part)[0] == 200
+        [worker] = server.worker_pids()
+        os.kill(worker, signal.SIGKILL)  # its timer for the album dies with it
+        wait_until(
+            lambda: server.worker_pids() not in ([], [worker]),
+            timeout=30,
+            what="gunicorn's new worker",
+        )
+        # The next update the new worker handles starts its look-out for albums left behind.
+        assert post(server.port, message("hello", update_id=610))[0] == 200
+        wait_until(lambda: bool(records(tmp_path, "album")), timeout=30, what="the album")
+        time.sleep(1.5)  # more sweeps: none hands it out again
+        [album] = records(tmp_path, "album")
+        assert album["message_ids"] == [60, 61, 62]
+        assert "Handed out an album whose quiet window had passed long ago" in server.log()
     finally:
         server.stop()

@@ -308,6 +308,22 @@ def test_album_expires(store: Store) -> None:
     assert store.album_parts("tg:1:album:e") == ["q"]
 
 
+def test_albums_due_are_the_quiet_ones_nobody_took(make_store: StoreFactory) -> None:
+    one, two = make_store(), make_store()
+    one.album_add("tg:1:album:quiet", 1, "p", 60)
+    one.album_add("tg:1:album:taken", 1, "p", 60)
+    one.album_add("tg:2:album:other-bot", 1, "p", 60)
+    one.album_add("tg:1:album:gone", 1, "p", 0.1)
+    time.sleep(0.15)
+    one.album_add("tg:1:album:busy", 1, "p", 60)  # a part just now: its window is not over
+    assert one.album_claim("tg:1:album:taken", 0.1).parts == ["p"]
+    assert sorted(two.albums_due("tg:1:album:", 0.1)) == ["tg:1:album:quiet"]
+    assert two.albums_due("tg:1:album:", 0.1, limit=0) == []
+    assert two.album_claim("tg:1:album:quiet", 0.1).parts == ["p"]
+    assert two.albums_due("tg:1:album:", 0.1) == []  # handed out: due no more
+    assert one.albums_due("tg:2:album:", 0.1) == ["tg:2:album:other-bot"]
+
+
 # -- real processes -------------------------------------------------------------------------
 
 

@@ -208,6 +208,12 @@ class Store:
         """Hand ``album`` out once, when no part arrived for ``quiet`` seconds."""
         raise NotImplementedError(self._lacks("album"))
 
+    def albums_due(self, prefix: str, quiet: float, limit: int = 100) -> list[str]:
+        """Albums named ``prefix`` + their id that nobody took yet and that had no part for
+        ``quiet`` seconds: the ones a worker that died in the quiet window left behind.
+        At most ``limit``; :meth:`album_claim` still decides who gets each."""
+        raise NotImplementedError(self._lacks("album"))
+
     def close(self) -> None:
         """Release what this process holds (connections); the store reopens on next use."""
 

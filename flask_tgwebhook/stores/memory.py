@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections import OrderedDict
@@ -214,3 +215,16 @@ class MemoryStore(Store):
                 return AlbumClaim(None, quiet - (now - found.last))
             found.claimed = True
             return AlbumClaim([found.parts[o] for o in sorted(found.parts)])
+
+    def albums_due(self, prefix: str, quiet: float, limit: int = 100) -> list[str]:
+        now = time.monotonic()
+        with self._lock:
+            due = (
+                name
+                for name, found in self._albums.items()
+                if name.startswith(prefix)
+                and not found.claimed
+                and found.expires > now
+                and now - found.last >= quiet
+            )
+            return list(itertools.islice(due, limit))

@@ -121,13 +121,13 @@ class RedisStore(Store):
     # -- albums -------------------------------------------------------------------------
 
     def album_add(self, album: str, order: int, part: str, ttl: float) -> bool:
-        return bool(self._run("album_add", album, order, part, _ms(ttl)))
+        return bool(self._run("album_add", album, order, part, _ms(ttl), _waiting(album)))
 
     def album_parts(self, album: str) -> list[str]:
         return _in_order(self.client.hgetall(album + ":p"))
 
     def album_claim(self, album: str, quiet: float) -> AlbumClaim:
-        found = self._run("album_claim", album, _ms(quiet))
+        found = self._run("album_claim", album, _ms(quiet), _waiting(album))
         status = int(found[0])
         if status == scripts.ALBUM_WON:
             flat = found[1:]
@@ -136,12 +136,24 @@ class RedisStore(Store):
             return AlbumClaim(None, int(found[1]) / 1000)
         return AlbumClaim(None)
 
+    def albums_due(self, prefix: str, quiet: float, limit: int = 100) -> list[str]:
+        found = self._run("albums_due", _waiting(prefix), _ms(quiet), limit)
+        names = (a.decode() if isinstance(a, bytes) else str(a) for a in found)
+        return [name for name in names if name.startswith(prefix)]
+
     def close(self) -> None:
         self.client.close()
 
     def __repr__(self) -> str:
         # Not the URL: it may hold a password.
         return f"<RedisStore db={self.client.connection_pool.connection_kwargs.get('db', 0)}>"
+
+
+def _waiting(album: str) -> str:
+    """The sorted set of the albums not handed out yet that share ``album``'s prefix: its
+    name up to its last ``:`` (an album's id, Telegram's ``media_group_id``, has none; a
+    prefix ends with the ``:``)."""
+    return album.rpartition(":")[0] + ":~waiting"
 
 
 def _expiry(ttl: float) -> tuple[int | None, int | None]:

@@ -9,7 +9,9 @@ not a cluster):
 - ``J:c:<chat>``: a chat's entries by order (score: ord);
 - ``J:busy``: chat -> ``"<lease end>|<key>"`` of the entry of that chat leased last.
 
-An album ``A`` is ``A:m`` (last part's time, claimed) and ``A:p`` (order -> part).
+An album ``A`` is ``A:m`` (last part's time, claimed) and ``A:p`` (order -> part); the
+albums not handed out yet are in a sorted set by their last part's time, whose key the store
+passes (one per album prefix).
 Chats are passed as ``"=" + chat``, and ``""`` means no chat.
 """
 
@@ -128,10 +130,11 @@ return found
 _ALBUM_ADD = (
     _NOW
     + """
-local a, ord, part, ttl = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local a, ord, part, ttl, waiting = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local m, p = a .. ':m', a .. ':p'
 if redis.call('HGET', m, 'claimed') == '1' then return 0 end
 redis.call('HSET', m, 'last', now, 'claimed', '0')
+redis.call('ZADD', waiting, now, a)
 redis.call('HSETNX', p, ord, part)
 redis.call('PEXPIRE', m, ttl)
 redis.call('PEXPIRE', p, ttl)
@@ -142,16 +145,37 @@ return 1
 _ALBUM_CLAIM = (
     _NOW
     + """
-local a, quiet = ARGV[1], tonumber(ARGV[2])
+local a, quiet, waiting = ARGV[1], tonumber(ARGV[2]), ARGV[3]
 local m, p = a .. ':m', a .. ':p'
 local f = redis.call('HMGET', m, 'last', 'claimed')
-if not f[1] or f[2] == '1' then return {0} end
+if not f[1] or f[2] == '1' then
+  redis.call('ZREM', waiting, a)
+  return {0}
+end
 local waited = now - tonumber(f[1])
 if waited < quiet then return {1, quiet - waited} end
 redis.call('HSET', m, 'claimed', '1')
+redis.call('ZREM', waiting, a)
 local found = {2}
 for _, v in ipairs(redis.call('HGETALL', p)) do table.insert(found, v) end
 return found
+"""
+)
+
+_ALBUMS_DUE = (
+    _NOW
+    + """
+local waiting, quiet, limit = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local due = {}
+for _, a in ipairs(redis.call('ZRANGEBYSCORE', waiting, '-inf', now - quiet, 'LIMIT', 0, limit)) do
+  local claimed = redis.call('HGET', a .. ':m', 'claimed')
+  if claimed == '0' then
+    table.insert(due, a)
+  else
+    redis.call('ZREM', waiting, a)  -- expired, or handed out: not waiting any more
+  end
+end
+return due
 """
 )
 
@@ -164,4 +188,5 @@ ALL = {
     "expired": _EXPIRED,
     "album_add": _ALBUM_ADD,
     "album_claim": _ALBUM_CLAIM,
+    "albums_due": _ALBUMS_DUE,
 }

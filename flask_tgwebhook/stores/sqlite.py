@@ -412,6 +412,15 @@ class SqliteStore(Store):
                 claim = AlbumClaim([str(part) for (part,) in parts])
         return claim
 
+    def albums_due(self, prefix: str, quiet: float, limit: int = 100) -> list[str]:
+        now = time.time()
+        rows = self._conn().execute(
+            "SELECT album FROM albums WHERE substr(album, 1, ?) = ? AND claimed = 0 "
+            "AND last <= ? AND expires > ? LIMIT ?",
+            (len(prefix), prefix, now - quiet, now, limit),
+        )
+        return [str(album) for (album,) in rows.fetchall()]
+
     # -- housekeeping -------------------------------------------------------------------
 
     def _start_housekeeper(self) -> None:

@@ -20,6 +20,7 @@ from typing import Any
 
 from flask import Flask
 
+import flask_tgwebhook.albums
 import flask_tgwebhook.executors
 from flask_tgwebhook import TelegramWebhook, Update
 from flask_tgwebhook.albums import Album
@@ -27,6 +28,7 @@ from flask_tgwebhook.albums import Album
 DIRECTORY = Path(os.environ["EXEC_APP_DIR"])
 RECORD = DIRECTORY / "record.jsonl"
 flask_tgwebhook.executors.SWEEP_INTERVAL = 0.5  # find dead workers' updates quickly
+flask_tgwebhook.albums.SWEEP_INTERVAL = 0.5  # and the albums they left behind
 
 tg = TelegramWebhook()
 
