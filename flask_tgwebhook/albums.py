@@ -170,7 +170,7 @@ def _watch(ref: weakref.ref[TelegramState]) -> None:
             if not failed:  # once, until it works again
                 logger.warning(
                     "Looking for albums left behind failed (%s); it is tried again every "
-                    "%d s. Check the update store.",
+                    "%g s. Check the update store.",
                     exc,
                     SWEEP_INTERVAL,
                 )
