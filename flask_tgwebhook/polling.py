@@ -7,6 +7,7 @@ is set, so remove the webhook first (``flask tg poll`` asks, then does).
 from __future__ import annotations
 
 import logging
+import time
 import traceback
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +23,10 @@ if TYPE_CHECKING:
     from .extension import TelegramWebhook
 
 __all__ = ["poll_updates", "run_update"]
+
+#: Seconds before an update whose handler raised (``TELEGRAM_ON_ERROR = "retry"``) is
+#: polled again.
+RETRY_DELAY = 1.0
 
 _default_logger = logging.getLogger("flask_tgwebhook.polling")
 
@@ -43,34 +48,44 @@ def run_update(
     pipeline logs a handler's exception, as for the webhook, so one bad update does not stop
     the loop.
     """
-    log = logger or _default_logger
+    return _run(tg, app, bot, raw, logger or _default_logger)[0]
+
+
+def _run(
+    tg: TelegramWebhook, app: Flask, bot: Bot, raw: dict[str, Any], log: logging.Logger
+) -> tuple[Any, bool]:
+    """:func:`run_update`'s value, and whether the update must be polled again (the
+    handler raised under ``TELEGRAM_ON_ERROR = "retry"``, within the retry cap)."""
     # tg's own bot (a named one too), or one sentence saying the fix when app is not its app
     result = run_in_app(get_state(app, tg), raw)
     update_id = result.update.update_id
     outcome = result.outcome
     if outcome in (Outcome.DUPLICATE, Outcome.RUNNING):
         log.info("Update %s: already handled, skipped.", update_id)
-        return None
+        return None, False
     if outcome is Outcome.UNHANDLED:
         log.info("Update %s: no handler.", update_id)
-        return result.value
+        return result.value, False
     if outcome is Outcome.RETRY or (outcome is Outcome.FAILED and not result.value.handled):
-        # Polling can't ask Telegram to deliver it again: confirmed like any other update.
         text = "".join(traceback.format_exception(result.value.error))
-        log.error("%s", redact(f"Update {update_id}: the handler raised:\n{text}"))
-        return result.value
+        again = outcome is Outcome.RETRY
+        # As Telegram redelivers to a webhook: not confirmed, so getUpdates gives it again,
+        # until TELEGRAM_MAX_RETRIES (the pipeline's cap) acknowledges it.
+        what = "polled again" if again else "confirmed"
+        log.error("%s", redact(f"Update {update_id}: the handler raised ({what}):\n{text}"))
+        return result.value, again
     value = result.value.value if outcome is Outcome.FAILED else result.value
     reply = result.reply
     if reply is None:
         log.info("Update %s: handled.", update_id)
-        return value
+        return value, False
     try:
         bot.call(reply.method, **reply.params)
     except TelegramError as exc:
         log.error("%s", redact(f"Update {update_id}: the reply failed: {exc}"))
     else:
         log.info("Update %s: handled, replied with %s.", update_id, reply.method)
-    return value
+    return value, False
 
 
 def poll_updates(
@@ -105,12 +120,19 @@ def poll_updates(
                 limit=batch,
                 allowed_updates=tg.allowed_updates,
             )
+            again = False
             for raw in updates[:batch]:
-                offset = int(raw["update_id"]) + 1
                 count += 1
-                run_update(tg, app, bot, raw, logger=log)
+                again = _run(tg, app, bot, raw, log)[1]
+                # An offset past an update confirms it; one to be polled again is not, nor
+                # what came after it (run after it, in order, as Telegram delivers).
+                offset = int(raw["update_id"]) + (0 if again else 1)
+                if again:
+                    break
             if once:
                 break
+            if again:
+                time.sleep(RETRY_DELAY)
     except KeyboardInterrupt:
         log.info("Stopped.")
     if offset is not None:

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from flask import Flask, current_app
 
-from flask_tgwebhook import TelegramWebhook, reply
+from flask_tgwebhook import TelegramWebhook, polling, reply
 from flask_tgwebhook.client import Bot
 from flask_tgwebhook.dispatch import UNHANDLED, Failure
 from flask_tgwebhook.errors import Conflict
@@ -80,3 +80,37 @@ def test_poll_updates_with_a_webhook_set_is_a_conflict(
     bot.call("setWebhook", url="https://127.0.0.1:8443/telegram/webhook")
     with pytest.raises(Conflict):
         poll_updates(tg, app, bot, timeout=0, once=True)
+
+
+def test_a_failed_update_is_polled_again_up_to_the_retry_cap(
+    telegram: FakeTelegram, bot: Bot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(polling, "RETRY_DELAY", 0)
+    tg, runs = TelegramWebhook(), []
+
+    @tg.message
+    def flaky(update: Any) -> None:
+        runs.append((update.update_id, update.text))
+        if update.text == "poison" or len(runs) <= 2:
+            raise ValueError("not yet")
+
+    app = Flask("polling_retry")
+    app.config.update(
+        TELEGRAM_BOT_TOKEN=TOKEN,
+        TELEGRAM_API_URL=telegram.api_url,
+        TELEGRAM_ON_ERROR="retry",
+        TELEGRAM_MAX_RETRIES=2,
+    )
+    tg.init_app(app)
+    telegram.deliver(make_update("message", text="flaky", update_id=1))
+    telegram.deliver(make_update("message", text="next", update_id=2))
+    # Two failures, each polled again, then the update and the one after it, in order.
+    assert poll_updates(tg, app, bot, timeout=0, max_updates=4) == 4
+    assert runs == [(1, "flaky"), (1, "flaky"), (1, "flaky"), (2, "next")]
+    assert telegram.webhook_info()["pending_update_count"] == 0
+    # A poison update: run 1 + TELEGRAM_MAX_RETRIES times, then confirmed.
+    runs.clear()
+    telegram.deliver(make_update("message", text="poison", update_id=3))
+    assert [poll_updates(tg, app, bot, timeout=0, once=True) for _ in range(3)] == [1, 1, 1]
+    assert runs == [(3, "poison")] * 3
+    assert telegram.webhook_info()["pending_update_count"] == 0
