@@ -81,10 +81,14 @@ class MemoryStore(Store):
     def incr(self, key: str, ttl: float) -> int:
         now = time.monotonic()
         with self._lock:
-            entry = self._live(key, now)
-            count = (int(entry[0]) if entry and entry[0].isdigit() else 0) + 1
-            self._put(key, str(count), ttl, now)
-            return count
+            return self._count(key, ttl, now)
+
+    def _count(self, key: str, ttl: float, now: float) -> int:
+        """Add one to the counter ``key`` (the lock held) and return it."""
+        entry = self._live(key, now)
+        count = (int(entry[0]) if entry and entry[0].isdigit() else 0) + 1
+        self._put(key, str(count), ttl, now)
+        return count
 
     # -- dedupe (the hot path) ----------------------------------------------------------
 
@@ -98,10 +102,7 @@ class MemoryStore(Store):
             if entry is not None:
                 return (Claim.DONE if entry[0] == DONE else Claim.RUNNING), 0
             self._put(key, RUNNING, lease, now)
-            counted = self._live(count_key, now)
-            count = (int(counted[0]) if counted and counted[0].isdigit() else 0) + 1
-            self._put(count_key, str(count), ttl, now)
-            return Claim.NEW, count
+            return Claim.NEW, self._count(count_key, ttl, now)
 
     def __len__(self) -> int:
         return len(self._entries)
