@@ -55,3 +55,20 @@ def test_every_page_says_what_to_read_next() -> None:
     # Along the guide, each page leads to the one after it.
     for page, after in itertools.pairwise(GUIDE):
         assert read_next[page][0] == after, page
+
+
+def test_every_test_the_docs_name_exists() -> None:
+    """The pages and the README cite tests as evidence: each name must be a test (or a test
+    file) that exists, so a renamed test cannot leave a claim pointing at nothing."""
+    sources = [ROOT / "README.md", *DOCS.glob("*.rst")]
+    code = [*ROOT.glob("tests/**/*.py"), *DOCS.glob("examples/**/*.py")]
+    defined = {p.stem for p in code} | {
+        name for p in code for name in re.findall(r"def (test_\w+)", p.read_text())
+    }
+    cited = {
+        (source.name, name)
+        for source in sources
+        for name in re.findall(r"\b(test_\w+)\b(?!\s*=)", source.read_text())
+    }
+    assert cited, "the docs cite tests"
+    assert sorted(c for c in cited if c[1] not in defined) == []
