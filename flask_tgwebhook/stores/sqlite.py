@@ -458,7 +458,7 @@ class SqliteStore(Store):
         conn = self._conn()
         now = time.time()
         last = conn.execute(_BATCH_END, (after, SWEEP_BATCH)).fetchone()
-        with _transaction(self._conn()) as conn:
+        with _transaction(conn):
             conn.execute(_SWEEP_MARKS, (after, SWEEP_BATCH, now))
             conn.execute(_SWEEP_PARTS, (now, SWEEP_BATCH))
             conn.execute(_SWEEP_ALBUMS, (now, SWEEP_BATCH))
