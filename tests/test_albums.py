@@ -45,14 +45,8 @@ def send_album(app: Flask, count: int = 3) -> None:
         assert client.post("/telegram/webhook", json=part, headers=headers).status_code == 200
 
 
-@pytest.fixture
-def telegram() -> Any:
-    with FakeTelegram() as emulator:
-        yield emulator
-
-
-def test_the_album_handler_gets_every_part_once_in_message_order(telegram: FakeTelegram) -> None:
-    tg = TelegramWebhook()
+def record_albums(tg: TelegramWebhook) -> tuple[list[list[int]], threading.Event]:
+    """An album handler on ``tg`` that records each album's message ids and sets the event."""
     received: list[list[int]] = []
     done = threading.Event()
 
@@ -61,6 +55,18 @@ def test_the_album_handler_gets_every_part_once_in_message_order(telegram: FakeT
         received.append([u.payload["message_id"] for u in album.updates])
         done.set()
 
+    return received, done
+
+
+@pytest.fixture
+def telegram() -> Any:
+    with FakeTelegram() as emulator:
+        yield emulator
+
+
+def test_the_album_handler_gets_every_part_once_in_message_order(telegram: FakeTelegram) -> None:
+    tg = TelegramWebhook()
+    received, done = record_albums(tg)
     app = album_app(telegram, tg)
     send_album(app)
     assert done.wait(10)
@@ -113,14 +119,7 @@ def test_an_album_left_behind_is_handed_out_by_the_next_worker_that_looks(
 ) -> None:
     monkeypatch.setattr(albums, "SWEEP_INTERVAL", 0.1)
     tg = TelegramWebhook()
-    handed_out: list[list[int]] = []
-    done = threading.Event()
-
-    @tg.media_group()
-    def album(album: Album) -> None:
-        handed_out.append([u.payload["message_id"] for u in album.updates])
-        done.set()
-
+    handed_out, done = record_albums(tg)
     app = album_app(telegram, tg)
     state = tg.state(app)
     for n in (51, 50):  # what a worker killed in the quiet window left: parts, and no timer
